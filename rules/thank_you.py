@@ -1,0 +1,10 @@
+"""Thanks the visitor after each purchase."""
+
+from __future__ import annotations
+
+from server.rules import Popup, Visit, rule
+
+
+@rule(on="purchase", priority=10)
+def thank_you(visit: Visit) -> Popup | None:
+    return Popup("thank_you.html", first_order=visit.orders == 1)

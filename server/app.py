@@ -1,0 +1,156 @@
+"""The Starlette application: routes decode, call one function, encode."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import msgspec
+import redis.exceptions
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from server import protocol as p
+from server.actions import Renderer, template_environment
+from server.engine import BUILTIN_RULES_DIR, Engine, load_rules
+from server.ingest import Refused, Runtime
+from server.settings import Settings, settings_from_env
+from server.sites import load_sites
+from server.state import ConflictError, VisitorStore, connect
+from server.tag import Asset, TagAssets
+
+log = logging.getLogger("storetag")
+
+JSON = "application/json"
+
+
+def json_response(body: msgspec.Struct, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(p.answer_encoder.encode(body), status, headers, media_type=JSON)
+
+
+def error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return json_response(p.ErrorBody(message), status, headers)
+
+
+async def read_body(request: Request, limit: int) -> bytes | None:
+    """The body, or None when it is over `limit` bytes (stops reading there)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
+def asset_response(request: Request, asset: Asset) -> Response:
+    headers = {
+        "ETag": asset.etag,
+        "Cache-Control": asset.cache_control,
+        "Vary": "Accept-Encoding",
+        "Access-Control-Allow-Origin": "*",
+    }
+    if asset.etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    body = asset.body
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        body, headers["Content-Encoding"] = asset.gzipped, "gzip"
+    return Response(body, headers=headers, media_type="text/javascript; charset=utf-8")
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or settings_from_env()
+    rule_dirs = [BUILTIN_RULES_DIR, *([settings.rules_dir] if settings.rules_dir else [])]
+    engine = Engine(load_rules(rule_dirs))
+    runtime = Runtime(
+        settings=settings,
+        sites=load_sites(settings.sites_file),
+        store=VisitorStore(connect(settings.redis_url), settings.state_ttl_s),
+        engine=engine,
+        renderer=Renderer(template_environment(rule_dirs)),
+    )
+    tag = TagAssets()
+    log.info("storetag: %d sites, %d rules", len(runtime.sites), len(engine.rules))
+
+    def api_origin(request: Request) -> str:
+        return settings.public_url or str(request.base_url).rstrip("/")
+
+    async def serve_tag(request: Request) -> Response:
+        site = runtime.sites.get(request.path_params["site"])
+        if site is None:
+            return error(404, "unknown site")
+        return asset_response(request, tag.core_for(site.key, api_origin(request)))
+
+    async def serve_module(request: Request) -> Response:
+        module = tag.modules.get(request.path_params["name"])
+        if module is None:
+            return error(404, "unknown module")
+        return asset_response(request, module)
+
+    async def post_events(request: Request) -> Response:
+        origin = request.headers.get("origin")
+        cors = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"} if origin else {}
+        body = await read_body(request, p.MAX_BODY_BYTES)
+        if body is None:
+            return error(413, f"body over {p.MAX_BODY_BYTES} bytes", cors)
+        try:
+            batch = p.batch_decoder.decode(body)
+            answer = await runtime.ingest(batch, origin, request.headers.get("user-agent", ""))
+        except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
+            return error(400, str(exc), cors)
+        except Refused as refused:
+            return error(refused.status, refused.message, cors)
+        except (redis.exceptions.RedisError, ConflictError, OSError) as exc:
+            log.warning("events not stored: %s", exc)
+            return error(503, "state store unavailable; retry later", {**cors, "Retry-After": "5"})
+        return json_response(answer, headers=cors)
+
+    async def preflight_events(request: Request) -> Response:
+        origin = request.headers.get("origin", "")
+        allowed = any(site.allows_origin(origin, settings.allowed_origins) for site in runtime.sites.values())
+        if not origin or not allowed:
+            return error(403, f"origin {origin!r} is not allowed")
+        return Response(
+            status_code=204,
+            headers={
+                "Access-Control-Allow-Origin": origin,
+                "Access-Control-Allow-Methods": "POST",
+                "Access-Control-Allow-Headers": "Content-Type",
+                "Access-Control-Max-Age": "86400",
+                "Vary": "Origin",
+            },
+        )
+
+    async def healthz(request: Request) -> Response:
+        return Response(b'{"ok":true}', media_type=JSON)
+
+    async def readyz(request: Request) -> Response:
+        try:
+            await runtime.store.ping()
+        except (redis.exceptions.RedisError, OSError) as exc:
+            return error(503, f"redis unavailable: {exc}")
+        return Response(b'{"ok":true}', media_type=JSON)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await runtime.store.redis.aclose()
+
+    app = Starlette(
+        routes=[
+            Route("/t/{site}.js", serve_tag),
+            Route("/w/{name}.js", serve_module),
+            Route("/v1/events", post_events, methods=["POST"]),
+            Route("/v1/events", preflight_events, methods=["OPTIONS"]),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    return app

@@ -1,0 +1,77 @@
+"""The `storetag` command: serve, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+
+import msgspec
+import uvicorn
+
+from server.app import create_app
+from server.settings import settings_from_env
+from server.sites import load_sites
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def serve(args: argparse.Namespace) -> None:
+    settings = settings_from_env()
+    uvicorn.run(
+        "server.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        access_log=settings.access_log,
+        proxy_headers=True,
+        log_level="info",
+    )
+
+
+def demo(args: argparse.Namespace) -> None:
+    """The demo shop on one origin and the API on another, exactly as a real install."""
+    from server.demo.shop import create_shop_app
+
+    api_url = f"http://{args.host}:{args.api_port}"
+    settings = msgspec.structs.replace(settings_from_env(), public_url=api_url)
+    site = load_sites(settings.sites_file)["demo"]
+    api = create_app(settings)
+    shop = create_shop_app(
+        f"{api_url}/t/demo.js", site.name, float(site.settings.get("free_shipping_over", 50))
+    )
+    servers = [
+        uvicorn.Server(uvicorn.Config(app, host=args.host, port=port, log_level="info"))
+        for app, port in ((api, args.api_port), (shop, args.port))
+    ]
+    logging.getLogger("storetag").warning(
+        "demo shop on http://%s:%d (tag and API on %s)", args.host, args.port, api_url
+    )
+
+    async def run_both() -> None:
+        await asyncio.gather(*(server.serve() for server in servers))
+
+    asyncio.run(run_both())
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=os.environ.get("STORETAG_LOG_LEVEL", "INFO"), format=LOG_FORMAT)
+    parser = argparse.ArgumentParser(prog="storetag", description="Storetag server")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve_cmd = commands.add_parser("serve", help="run the API server (settings from the environment)")
+    serve_cmd.add_argument("--host", default="127.0.0.1")
+    serve_cmd.add_argument("--port", type=int, default=8000)
+    serve_cmd.add_argument("--workers", type=int, default=1)
+    serve_cmd.set_defaults(run=serve)
+
+    demo_cmd = commands.add_parser("demo", help="run the demo shop and the API on the embedded store")
+    demo_cmd.add_argument("--host", default="127.0.0.1")
+    demo_cmd.add_argument("--port", type=int, default=8000, help="the shop's port")
+    demo_cmd.add_argument("--api-port", type=int, default=8001)
+    demo_cmd.set_defaults(run=demo)
+
+    args = parser.parse_args(argv)
+    args.run(args)

@@ -1,0 +1,230 @@
+"""Every wire format of /v1: the event batch the tag posts and the answer it gets back.
+
+Events form a tagged union on "type", actions a tagged union on "kind"; each action kind maps one-to-one
+to a renderer module of the tag (widget/<kind>.js).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta, Struct, field
+
+MAX_EVENTS_PER_BATCH = 100
+MAX_BODY_BYTES = 64 * 1024
+
+SiteKey = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
+# The tag makes 128-bit random ids (32 hex chars); other clients may use any url-safe id of that strength.
+VisitorId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{16,64}$")]
+ItemId = Annotated[str, Meta(min_length=1, max_length=100)]
+Text = Annotated[str, Meta(max_length=300)]
+Url = Annotated[str, Meta(max_length=2048)]
+Money = Annotated[float, Meta(ge=0, le=1e9)]
+Quantity = Annotated[int, Meta(ge=1, le=10_000)]
+Timestamp = Annotated[int, Meta(ge=0)]
+
+
+class Base(Struct, forbid_unknown_fields=True, omit_defaults=True):
+    pass
+
+
+class Props(Struct, omit_defaults=True):
+    """Event properties: unknown fields are ignored, so a newer tag never breaks an older server."""
+
+
+class PageProps(Props):
+    page_type: Text = ""
+    title: Text = ""
+    lang: Text = ""
+
+
+class ProductProps(Props):
+    id: ItemId
+    name: Text = ""
+    price: Money = 0.0
+    category: Text = ""
+
+
+class CategoryProps(Props):
+    id: ItemId
+
+
+class SearchProps(Props):
+    query: Text
+
+
+class CartLineProps(Props):
+    id: ItemId
+    qty: Quantity = 1
+    price: Money = 0.0
+    name: Text = ""
+    category: Text = ""
+
+
+class CheckoutProps(Props):
+    pass
+
+
+class PurchaseProps(Props):
+    order_id: ItemId
+    value: Money
+    items: Annotated[list[CartLineProps], Meta(max_length=100)] = []
+    code: Text = ""
+
+
+class IdentifyProps(Props):
+    customer_id: ItemId
+    # HMAC-SHA256(site secret, customer_id), hex, made by the shop's backend.
+    signature: Text = ""
+
+
+class SignupProps(Props):
+    source: Text = ""
+
+
+class ActionEventProps(Props):
+    action: ItemId
+
+
+class PushProps(Props):
+    pass
+
+
+class SurveyAnswerProps(Props):
+    action: ItemId
+    answer: Text
+
+
+class EventBase(Base, tag_field="type", kw_only=True):
+    ts: Timestamp = 0
+    url: Url = ""
+    ref: Url = ""
+
+
+class PageView(EventBase, tag="page_view"):
+    props: PageProps = field(default_factory=PageProps)
+
+
+class ProductView(EventBase, tag="product_view"):
+    props: ProductProps
+
+
+class CategoryView(EventBase, tag="category_view"):
+    props: CategoryProps
+
+
+class Search(EventBase, tag="search"):
+    props: SearchProps
+
+
+class CartAdd(EventBase, tag="cart_add"):
+    props: CartLineProps
+
+
+class CartRemove(EventBase, tag="cart_remove"):
+    props: CartLineProps
+
+
+class CheckoutStart(EventBase, tag="checkout_start"):
+    props: CheckoutProps = field(default_factory=CheckoutProps)
+
+
+class Purchase(EventBase, tag="purchase"):
+    props: PurchaseProps
+
+
+class Identify(EventBase, tag="identify"):
+    props: IdentifyProps
+
+
+class Signup(EventBase, tag="signup"):
+    props: SignupProps = field(default_factory=SignupProps)
+
+
+class ActionShown(EventBase, tag="action_shown"):
+    props: ActionEventProps
+
+
+class ActionClicked(EventBase, tag="action_clicked"):
+    props: ActionEventProps
+
+
+class ActionClosed(EventBase, tag="action_closed"):
+    props: ActionEventProps
+
+
+class PushSubscribed(EventBase, tag="push_subscribed"):
+    props: PushProps = field(default_factory=PushProps)
+
+
+class PushUnsubscribed(EventBase, tag="push_unsubscribed"):
+    props: PushProps = field(default_factory=PushProps)
+
+
+class PushClicked(EventBase, tag="push_clicked"):
+    props: PushProps = field(default_factory=PushProps)
+
+
+class SurveyAnswer(EventBase, tag="survey_answer"):
+    props: SurveyAnswerProps
+
+
+Event = (
+    PageView
+    | ProductView
+    | CategoryView
+    | Search
+    | CartAdd
+    | CartRemove
+    | CheckoutStart
+    | Purchase
+    | Identify
+    | Signup
+    | ActionShown
+    | ActionClicked
+    | ActionClosed
+    | PushSubscribed
+    | PushUnsubscribed
+    | PushClicked
+    | SurveyAnswer
+)
+
+EVENT_TYPES: frozenset[str] = frozenset(
+    cls.__struct_config__.tag for cls in Event.__args__  # type: ignore[attr-defined]
+)
+
+
+class EventBatch(Base):
+    site: SiteKey
+    visitor: VisitorId
+    session: VisitorId
+    events: list[Event]
+    # A random id per batch: a batch retried from the tag's queue is applied once.
+    batch: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{8,64}$")] | None = None
+
+
+class ActionBase(Base, tag_field="kind"):
+    id: str
+    trigger: str
+    # Epoch milliseconds after which the tag must not fire the action.
+    expires: int
+
+
+class PopupAction(ActionBase, tag="popup"):
+    html: str
+
+
+Action = PopupAction
+
+
+class Answer(Struct):
+    actions: list[Action]
+
+
+class ErrorBody(Struct):
+    error: str
+
+
+batch_decoder = msgspec.json.Decoder(EventBatch)
+answer_encoder = msgspec.json.Encoder()

@@ -1,0 +1,50 @@
+"""Settings, read once from the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+DEFAULT_SITES_FILE = Path(__file__).parent / "demo" / "sites.toml"
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    # None selects the embedded in-process store: state is neither shared nor persistent.
+    redis_url: str | None = None
+    sites_file: Path = DEFAULT_SITES_FILE
+    # Rule modules beyond the built-in rules/ package, e.g. a shop's own directory.
+    rules_dir: Path | None = None
+    # Origins allowed for every site on top of each site's own list (staging, local development).
+    allowed_origins: tuple[str, ...] = ()
+    # Where browsers reach this server; None means the request's own base URL.
+    public_url: str | None = None
+    session_timeout_s: int = 30 * 60
+    state_ttl_s: int = 90 * 24 * 3600
+    admin_token: str | None = None
+    access_log: bool = True
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def settings_from_env(env: Mapping[str, str] = os.environ) -> Settings:
+    def get(name: str) -> str | None:
+        return env.get(name) or None
+
+    timeout, ttl = get("STORETAG_SESSION_TIMEOUT"), get("STORETAG_STATE_TTL")
+    sites, rules_dir = get("STORETAG_SITES"), get("STORETAG_RULES")
+    return Settings(
+        redis_url=get("REDIS_URL"),
+        sites_file=Path(sites) if sites else DEFAULT_SITES_FILE,
+        rules_dir=Path(rules_dir) if rules_dir else None,
+        allowed_origins=_split(env.get("STORETAG_ALLOWED_ORIGINS", "")),
+        public_url=(get("STORETAG_PUBLIC_URL") or "").rstrip("/") or None,
+        session_timeout_s=int(timeout) if timeout else 30 * 60,
+        state_ttl_s=int(ttl) if ttl else 90 * 24 * 3600,
+        admin_token=get("STORETAG_ADMIN_TOKEN"),
+        access_log=env.get("STORETAG_ACCESS_LOG", "1") not in ("0", "false", "no"),
+    )

@@ -1,0 +1,83 @@
+"""The one module that talks to Redis: key layout, atomic visitor updates, the embedded store.
+
+A visitor's whole state is one msgpack value under a key hash-tagged with site and visitor, so it lives in
+one Redis Cluster slot. Updates are optimistic: read, apply in Python, write back with a compare-and-set
+script; a concurrent writer makes the script fail and the update is retried on the fresh value.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+import redis.asyncio as aioredis
+
+from server.visitor import VisitorState, state_decoder, state_encoder
+
+log = logging.getLogger("storetag.state")
+
+T = TypeVar("T")
+
+MAX_ATTEMPTS = 50
+
+# KEYS[1] state key; ARGV[1] the value read ("" when there was none), ARGV[2] the new value, ARGV[3] TTL s.
+# Returns 1 when written, else the current value so the caller can retry without another round trip.
+_COMPARE_AND_SET = """
+local current = redis.call('GET', KEYS[1])
+if (current == false and ARGV[1] == '') or current == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3]))
+  return 1
+end
+return current or ''
+"""
+
+
+class ConflictError(RuntimeError):
+    pass
+
+
+def visitor_key(site: str, visitor: str, part: str) -> str:
+    return f"st:{{{site}:{visitor}}}:{part}"
+
+
+def connect(redis_url: str | None) -> aioredis.Redis:
+    if redis_url is not None:
+        return aioredis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+    import fakeredis
+
+    log.warning(
+        "REDIS_URL is not set: using the EMBEDDED in-process store. State is neither shared between "
+        "processes nor kept across restarts. For the demo only; set REDIS_URL in production."
+    )
+    client: aioredis.Redis = fakeredis.FakeAsyncRedis()
+    return client
+
+
+class VisitorStore:
+    def __init__(self, redis: aioredis.Redis, ttl_s: int) -> None:
+        self.redis = redis
+        self.ttl_s = ttl_s
+        self._compare_and_set = redis.register_script(_COMPARE_AND_SET)
+
+    async def load(self, site: str, visitor: str) -> VisitorState:
+        raw = await self.redis.get(visitor_key(site, visitor, "state"))
+        return state_decoder.decode(raw) if raw else VisitorState()
+
+    async def update(
+        self, site: str, visitor: str, change: Callable[[VisitorState], T]
+    ) -> tuple[VisitorState, T]:
+        """Applies change() atomically; returns the state written and what change() returned."""
+        key = visitor_key(site, visitor, "state")
+        raw: bytes = await self.redis.get(key) or b""
+        for _ in range(MAX_ATTEMPTS):
+            state = state_decoder.decode(raw) if raw else VisitorState()
+            result = change(state)
+            written = await self._compare_and_set(keys=[key], args=[raw, state_encoder.encode(state), self.ttl_s])
+            if written == 1:
+                return state, result
+            raw = written
+        raise ConflictError(f"visitor state kept changing under {MAX_ATTEMPTS} attempts")
+
+    async def ping(self) -> bool:
+        return bool(await self.redis.ping())

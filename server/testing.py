@@ -1,0 +1,98 @@
+"""A visitor simulator for rule tests: feed events, assert the actions.
+
+It runs the production event path (state update, engine, rendering) on the embedded store with a clock
+the test moves, and shows each answered action the way the tag would, so caps behave as in a browser.
+
+    sim = Simulator(rules=["welcome"])
+    assert await sim.page_view() == []
+    [popup] = await sim.page_view()
+    assert popup.id == "welcome"
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import fakeredis
+import msgspec
+
+from server import protocol as p
+from server.actions import Renderer, template_environment
+from server.engine import BUILTIN_RULES_DIR, Engine, load_rules
+from server.ingest import Runtime
+from server.settings import Settings
+from server.sites import Site
+from server.state import VisitorStore
+from server.visitor import VisitorState
+
+DESKTOP_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140 Safari/537.36"
+TEST_SITE = Site(
+    key="shop",
+    name="Test Shop",
+    origins=("https://shop.test",),
+    secret="test-secret",
+    settings={"free_shipping_over": 50},
+)
+
+
+class Simulator:
+    def __init__(
+        self,
+        rules: Iterable[str] | None = None,
+        site: Site = TEST_SITE,
+        user_agent: str = DESKTOP_UA,
+        rule_dirs: Iterable[Path] = (BUILTIN_RULES_DIR,),
+    ) -> None:
+        dirs = list(rule_dirs)
+        loaded = load_rules(dirs)
+        wanted = set(rules) if rules is not None else {rule.id for rule in loaded}
+        unknown = wanted - {rule.id for rule in loaded}
+        if unknown:
+            raise ValueError(f"no such rules: {sorted(unknown)}")
+        self.now = time.time()
+        self.site = site
+        self.user_agent = user_agent
+        self.visitor = secrets.token_hex(16)
+        self.session = secrets.token_hex(16)
+        self.runtime = Runtime(
+            settings=Settings(),
+            sites={site.key: site},
+            store=VisitorStore(fakeredis.FakeAsyncRedis(), Settings().state_ttl_s),
+            engine=Engine([rule for rule in loaded if rule.id in wanted]),
+            renderer=Renderer(template_environment(dirs)),
+            clock=lambda: self.now,
+        )
+
+    def advance(self, *, seconds: float = 0, minutes: float = 0, days: float = 0) -> None:
+        self.now += seconds + 60 * minutes + 86400 * days
+
+    async def send(self, *events: p.Event) -> list[p.Action]:
+        """Posts one batch; every action answered is then shown, as the tag would show it."""
+        batch = p.EventBatch(self.site.key, self.visitor, self.session, list(events), secrets.token_hex(16))
+        answer = await self.runtime.ingest(batch, origin=None, user_agent=self.user_agent)
+        for action in answer.actions:
+            await self.runtime.ingest(
+                p.EventBatch(
+                    self.site.key,
+                    self.visitor,
+                    self.session,
+                    [p.ActionShown(props=p.ActionEventProps(action.id))],
+                ),
+                origin=None,
+                user_agent=self.user_agent,
+            )
+        return answer.actions
+
+    async def track(self, event_type: str, url: str = "https://shop.test/", **props: Any) -> list[p.Action]:
+        event = msgspec.convert({"type": event_type, "url": url, "props": props}, p.Event)  # type: ignore[arg-type]
+        return await self.send(event)
+
+    async def page_view(self, url: str = "https://shop.test/", page_type: str = "") -> list[p.Action]:
+        return await self.track("page_view", url=url, page_type=page_type)
+
+    async def state(self) -> VisitorState:
+        return await self.runtime.store.load(self.site.key, self.visitor)

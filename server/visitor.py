@@ -1,0 +1,223 @@
+"""A visitor's state (profile, current session, action history) and how events change it.
+
+Pure functions of (state, events, now): the Redis side lives in state.py and retries them on conflict.
+Every collection is bounded so a visitor's state stays small whatever a client sends.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import msgspec
+
+from server import protocol as p
+from server.sites import Site
+
+MAX_VIEWED = 30
+MAX_CART_LINES = 50
+MAX_SHOWS_KEPT = 20
+MAX_BATCH_IDS = 20
+MAX_ACTIONS_TRACKED = 50
+
+_MOBILE = re.compile(r"Mobi|iPhone|iPod|Android.+Mobile|Windows Phone", re.I)
+_TABLET = re.compile(r"iPad|Tablet|Android(?!.*Mobile)|Silk|Kindle", re.I)
+_BOT = re.compile(r"bot|crawl|spider|slurp|headless(?!chrome)|lighthouse", re.I)
+
+
+class Utm(msgspec.Struct, omit_defaults=True):
+    source: str = ""
+    medium: str = ""
+    campaign: str = ""
+
+
+class CartLine(msgspec.Struct, omit_defaults=True):
+    qty: int
+    price: float = 0.0
+    name: str = ""
+    category: str = ""
+
+
+class Session(msgspec.Struct, omit_defaults=True):
+    id: str = ""
+    started: int = 0
+    last_seen: int = 0
+    pages: int = 0
+    landing: str = ""
+    referrer: str = ""
+    utm: Utm = msgspec.field(default_factory=Utm)
+    device: str = "desktop"
+    lang: str = ""
+    page_type: str = ""
+    url: str = ""
+    # Item id → times viewed this session, most recent last.
+    products: dict[str, int] = {}
+    categories: dict[str, int] = {}
+    cart: dict[str, CartLine] = {}
+    checkout_started: bool = False
+    purchased: bool = False
+    orders: int = 0
+    revenue: float = 0.0
+
+
+class Profile(msgspec.Struct, omit_defaults=True):
+    first_seen: int = 0
+    last_seen: int = 0
+    visits: int = 0
+    customer_id: str = ""
+    orders: int = 0
+    revenue: float = 0.0
+
+
+class ActionHistory(msgspec.Struct, omit_defaults=True):
+    # Times it was shown, newest last (enough for every cap window).
+    shown: list[int] = []
+    clicked: int = 0
+    closed: int = 0
+    last_clicked: int = 0
+    last_closed: int = 0
+
+
+class VisitorState(msgspec.Struct, omit_defaults=True):
+    profile: Profile = msgspec.field(default_factory=Profile)
+    session: Session = msgspec.field(default_factory=Session)
+    actions: dict[str, ActionHistory] = {}
+    batches: list[str] = []
+
+    @property
+    def cart_value(self) -> float:
+        return round(sum(line.qty * line.price for line in self.session.cart.values()), 2)
+
+
+def device_class(user_agent: str) -> str:
+    if _BOT.search(user_agent):
+        return "bot"
+    if _MOBILE.search(user_agent):
+        return "mobile"
+    if _TABLET.search(user_agent):
+        return "tablet"
+    return "desktop"
+
+
+def _utm(url: str) -> Utm:
+    query = parse_qs(urlsplit(url).query)
+    return Utm(
+        source=query.get("utm_source", [""])[0][:100],
+        medium=query.get("utm_medium", [""])[0][:100],
+        campaign=query.get("utm_campaign", [""])[0][:100],
+    )
+
+
+def _bump(counts: dict[str, int], key: str) -> None:
+    counts[key] = counts.pop(key, 0) + 1  # re-insert: the most recent stays last
+    while len(counts) > MAX_VIEWED:
+        del counts[next(iter(counts))]
+
+
+class Context(msgspec.Struct, frozen=True):
+    """What the server knows about a request beyond its events."""
+
+    site: Site
+    session_id: str
+    now_ms: int
+    session_timeout_ms: int
+    user_agent: str = ""
+    # Known action ids (the rules): events about anything else are not stored.
+    action_ids: frozenset[str] = frozenset()
+
+
+def _touch(state: VisitorState, ctx: Context, first_event: p.Event | None) -> None:
+    session, profile = state.session, state.profile
+    if not profile.first_seen:
+        profile.first_seen = ctx.now_ms
+    idle = ctx.now_ms - session.last_seen
+    if not session.started or idle > ctx.session_timeout_ms:
+        landing = first_event.url if first_event else ""
+        state.session = session = Session(
+            id=ctx.session_id,
+            started=ctx.now_ms,
+            landing=landing,
+            referrer=first_event.ref if first_event else "",
+            utm=_utm(landing),
+            device=device_class(ctx.user_agent),
+            cart=session.cart,  # the shop keeps a cart across visits, so do we
+        )
+        profile.visits += 1
+    session.last_seen = profile.last_seen = ctx.now_ms
+
+
+def _apply(state: VisitorState, event: p.Event, ctx: Context) -> None:
+    session, profile, now = state.session, state.profile, ctx.now_ms
+    match event:
+        case p.PageView(props=props):
+            session.pages += 1
+            session.url = event.url
+            session.page_type = props.page_type
+            session.lang = props.lang or session.lang
+        case p.ProductView(props=props):
+            _bump(session.products, props.id)
+            if props.category:
+                _bump(session.categories, props.category)
+        case p.CategoryView(props=props):
+            _bump(session.categories, props.id)
+        case p.CartAdd(props=props):
+            line = session.cart.get(props.id)
+            if line is None and len(session.cart) >= MAX_CART_LINES:
+                return
+            qty = min((line.qty if line else 0) + props.qty, 10_000)
+            session.cart[props.id] = CartLine(qty, props.price, props.name, props.category)
+        case p.CartRemove(props=props):
+            line = session.cart.get(props.id)
+            if line is not None:
+                line.qty -= props.qty
+                if line.qty <= 0:
+                    del session.cart[props.id]
+        case p.CheckoutStart():
+            session.checkout_started = True
+        case p.Purchase(props=props):
+            session.purchased = True
+            session.orders += 1
+            session.revenue = round(session.revenue + props.value, 2)
+            profile.orders += 1
+            profile.revenue = round(profile.revenue + props.value, 2)
+            session.cart = {}
+            session.checkout_started = False
+        case p.Identify(props=props):
+            if ctx.site.verifies_customer(props.customer_id, props.signature):
+                profile.customer_id = props.customer_id
+        case p.ActionShown(props=props) if props.action in ctx.action_ids:
+            history = _history(state, props.action)
+            history.shown = [*history.shown, now][-MAX_SHOWS_KEPT:]
+        case p.ActionClicked(props=props) if props.action in ctx.action_ids:
+            history = _history(state, props.action)
+            history.clicked += 1
+            history.last_clicked = now
+        case p.ActionClosed(props=props) if props.action in ctx.action_ids:
+            history = _history(state, props.action)
+            history.closed += 1
+            history.last_closed = now
+
+
+def _history(state: VisitorState, action_id: str) -> ActionHistory:
+    history = state.actions.get(action_id)
+    if history is None:
+        history = state.actions[action_id] = ActionHistory()
+        while len(state.actions) > MAX_ACTIONS_TRACKED:
+            del state.actions[next(iter(state.actions))]
+    return history
+
+
+def apply_events(state: VisitorState, batch: p.EventBatch, ctx: Context) -> bool:
+    """Applies a batch in place; False when this batch id was applied before (a retried batch)."""
+    if batch.batch is not None:
+        if batch.batch in state.batches:
+            return False
+        state.batches = [*state.batches, batch.batch][-MAX_BATCH_IDS:]
+    _touch(state, ctx, batch.events[0] if batch.events else None)
+    for event in batch.events:
+        _apply(state, event, ctx)
+    return True
+
+
+state_encoder = msgspec.msgpack.Encoder()
+state_decoder = msgspec.msgpack.Decoder(VisitorState)

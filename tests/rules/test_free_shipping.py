@@ -1,0 +1,23 @@
+from server.testing import Simulator
+
+
+async def test_cart_close_to_the_threshold_gets_a_nudge_with_the_missing_amount() -> None:
+    sim = Simulator(rules=["free_shipping"])
+    assert await sim.track("cart_add", id="mug", price=20) == []
+    [nudge] = await sim.track("cart_add", id="tee", price=24)
+    assert nudge.id == "free_shipping"
+    assert "6.00 EUR" in nudge.html
+
+
+async def test_cart_far_from_or_over_the_threshold_gets_no_nudge() -> None:
+    sim = Simulator(rules=["free_shipping"])
+    assert await sim.track("cart_add", id="mug", price=10) == []
+    assert await sim.track("cart_add", id="lamp", price=45) == []
+
+
+async def test_nudge_shows_once_per_session() -> None:
+    sim = Simulator(rules=["free_shipping"])
+    assert await sim.track("cart_add", id="tee", price=40) != []
+    assert await sim.track("cart_add", id="pin", price=1) == []
+    sim.advance(minutes=45)
+    assert await sim.track("cart_add", id="pin", price=1) != []
