@@ -97,7 +97,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         cors = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"} if origin else {}
         body = await read_body(request, p.MAX_BODY_BYTES)
         if body is None:
-            return error(413, f"body over {p.MAX_BODY_BYTES} bytes", cors)
+            return error(413, f"body over {p.MAX_BODY_BYTES // 1024} KB", cors)
         try:
             batch = p.batch_decoder.decode(body)
             answer = await runtime.ingest(batch, origin, request.headers.get("user-agent", ""))

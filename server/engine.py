@@ -84,22 +84,23 @@ class Engine:
                 self.by_event[event_type].append(rule)
         self.failures: Counter[str] = Counter()
 
-    def decide(self, state: VisitorState, events: Sequence[p.Event], site: Site, now_ms: int) -> list[Decision]:
+    def decide(
+        self, state: VisitorState, events: Sequence[p.Event], site: Site, now_ms: int
+    ) -> list[Decision]:
         """Calls each rule listening to these events once, with the latest such event; applies caps
         and keeps at most one modal, the highest priority (ties: the rule loaded first)."""
         latest: dict[str, p.Event] = {}
         for event in events:
-            for rule in self.by_event.get(event.__struct_config__.tag, ()):  # type: ignore[call-overload]
+            for rule in self.by_event.get(p.type_of(event), ()):
                 latest[rule.id] = event
         decisions = []
         for rule_id, rule in self.rules.items():
-            event = latest.get(rule_id)
-            if event is None:
+            if rule_id not in latest:
                 continue
             cap = rule.spec.cap
             if cap and not cap.allows(state.actions.get(rule_id), state.session.started, now_ms):
                 continue
-            action = self._call(rule, Visit(state, event, site, now_ms))
+            action = self._call(rule, Visit(state, latest[rule_id], site, now_ms))
             if action is not None:
                 decisions.append(Decision(rule, action))
         # Every action kind so far is a modal, and a visitor sees one modal at a time.

@@ -55,11 +55,9 @@ class Runtime:
             action_ids=self.engine.rule_ids,
         )
 
-        def change(state: VisitorState) -> bool:
+        def change(state: VisitorState) -> list[p.Event]:
             return apply_events(state, batch, ctx)
 
         state, applied = await self.store.update(site.key, batch.visitor, change)
-        if not applied:
-            return p.Answer(actions=[])
-        decisions = self.engine.decide(state, batch.events, site, now_ms)
+        decisions = self.engine.decide(state, applied, site, now_ms)
         return p.Answer(actions=self.renderer.render(decisions, site, now_ms))

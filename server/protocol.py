@@ -190,9 +190,11 @@ Event = (
     | SurveyAnswer
 )
 
-EVENT_TYPES: frozenset[str] = frozenset(
-    cls.__struct_config__.tag for cls in Event.__args__  # type: ignore[attr-defined]
-)
+EVENT_TYPES: frozenset[str] = frozenset(str(cls.__struct_config__.tag) for cls in Event.__args__)
+
+
+def type_of(event: Event) -> str:
+    return str(event.__struct_config__.tag)
 
 
 class EventBatch(Base):

@@ -60,8 +60,12 @@ class VisitorStore:
         self.ttl_s = ttl_s
         self._compare_and_set = redis.register_script(_COMPARE_AND_SET)
 
+    async def _get(self, key: str) -> bytes:
+        raw = await self.redis.get(key)
+        return raw if isinstance(raw, bytes) else b""
+
     async def load(self, site: str, visitor: str) -> VisitorState:
-        raw = await self.redis.get(visitor_key(site, visitor, "state"))
+        raw = await self._get(visitor_key(site, visitor, "state"))
         return state_decoder.decode(raw) if raw else VisitorState()
 
     async def update(
@@ -69,14 +73,16 @@ class VisitorStore:
     ) -> tuple[VisitorState, T]:
         """Applies change() atomically; returns the state written and what change() returned."""
         key = visitor_key(site, visitor, "state")
-        raw: bytes = await self.redis.get(key) or b""
+        raw = await self._get(key)
         for _ in range(MAX_ATTEMPTS):
             state = state_decoder.decode(raw) if raw else VisitorState()
             result = change(state)
-            written = await self._compare_and_set(keys=[key], args=[raw, state_encoder.encode(state), self.ttl_s])
+            written = await self._compare_and_set(
+                keys=[key], args=[raw, state_encoder.encode(state), self.ttl_s]
+            )
             if written == 1:
                 return state, result
-            raw = written
+            raw = bytes(written)
         raise ConflictError(f"visitor state kept changing under {MAX_ATTEMPTS} attempts")
 
     async def ping(self) -> bool:

@@ -88,7 +88,7 @@ class Simulator:
         return answer.actions
 
     async def track(self, event_type: str, url: str = "https://shop.test/", **props: Any) -> list[p.Action]:
-        event = msgspec.convert({"type": event_type, "url": url, "props": props}, p.Event)  # type: ignore[arg-type]
+        event = msgspec.convert({"type": event_type, "url": url, "props": props}, p.Event)
         return await self.send(event)
 
     async def page_view(self, url: str = "https://shop.test/", page_type: str = "") -> list[p.Action]:

@@ -18,6 +18,7 @@ MAX_VIEWED = 30
 MAX_CART_LINES = 50
 MAX_SHOWS_KEPT = 20
 MAX_BATCH_IDS = 20
+MAX_ORDER_IDS = 20
 MAX_ACTIONS_TRACKED = 50
 
 _MOBILE = re.compile(r"Mobi|iPhone|iPod|Android.+Mobile|Windows Phone", re.I)
@@ -83,6 +84,8 @@ class VisitorState(msgspec.Struct, omit_defaults=True):
     session: Session = msgspec.field(default_factory=Session)
     actions: dict[str, ActionHistory] = {}
     batches: list[str] = []
+    # Recent order ids: a thank-you page reloaded sends its purchase again.
+    order_ids: list[str] = []
 
     @property
     def cart_value(self) -> float:
@@ -146,7 +149,8 @@ def _touch(state: VisitorState, ctx: Context, first_event: p.Event | None) -> No
     session.last_seen = profile.last_seen = ctx.now_ms
 
 
-def _apply(state: VisitorState, event: p.Event, ctx: Context) -> None:
+def _apply(state: VisitorState, event: p.Event, ctx: Context) -> bool:
+    """Applies one event; False when it changes nothing (a repeated order, an unknown action)."""
     session, profile, now = state.session, state.profile, ctx.now_ms
     match event:
         case p.PageView(props=props):
@@ -163,7 +167,7 @@ def _apply(state: VisitorState, event: p.Event, ctx: Context) -> None:
         case p.CartAdd(props=props):
             line = session.cart.get(props.id)
             if line is None and len(session.cart) >= MAX_CART_LINES:
-                return
+                return False
             qty = min((line.qty if line else 0) + props.qty, 10_000)
             session.cart[props.id] = CartLine(qty, props.price, props.name, props.category)
         case p.CartRemove(props=props):
@@ -175,6 +179,9 @@ def _apply(state: VisitorState, event: p.Event, ctx: Context) -> None:
         case p.CheckoutStart():
             session.checkout_started = True
         case p.Purchase(props=props):
+            if props.order_id in state.order_ids:
+                return False
+            state.order_ids = [*state.order_ids, props.order_id][-MAX_ORDER_IDS:]
             session.purchased = True
             session.orders += 1
             session.revenue = round(session.revenue + props.value, 2)
@@ -196,6 +203,9 @@ def _apply(state: VisitorState, event: p.Event, ctx: Context) -> None:
             history = _history(state, props.action)
             history.closed += 1
             history.last_closed = now
+        case p.ActionShown() | p.ActionClicked() | p.ActionClosed():
+            return False
+    return True
 
 
 def _history(state: VisitorState, action_id: str) -> ActionHistory:
@@ -207,16 +217,14 @@ def _history(state: VisitorState, action_id: str) -> ActionHistory:
     return history
 
 
-def apply_events(state: VisitorState, batch: p.EventBatch, ctx: Context) -> bool:
-    """Applies a batch in place; False when this batch id was applied before (a retried batch)."""
+def apply_events(state: VisitorState, batch: p.EventBatch, ctx: Context) -> list[p.Event]:
+    """Applies a batch in place and returns the events that took effect (none for a retried batch)."""
     if batch.batch is not None:
         if batch.batch in state.batches:
-            return False
+            return []
         state.batches = [*state.batches, batch.batch][-MAX_BATCH_IDS:]
     _touch(state, ctx, batch.events[0] if batch.events else None)
-    for event in batch.events:
-        _apply(state, event, ctx)
-    return True
+    return [event for event in batch.events if _apply(state, event, ctx)]
 
 
 state_encoder = msgspec.msgpack.Encoder()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -50,8 +52,19 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     workdir = tmp_path_factory.mktemp("redis")
     process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(workdir)],
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
         stdout=subprocess.DEVNULL,
     )
     try:
@@ -100,3 +113,34 @@ async def make_client(
 @pytest.fixture
 def client(make_client: Callable[..., httpx.AsyncClient]) -> httpx.AsyncClient:
     return make_client()
+
+
+class LiveServer:
+    """A real `storetag` process on a free port."""
+
+    def __init__(self, args: list[str], env: dict[str, str], port: int) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "storetag"), *args],
+            env={**os.environ, "STORETAG_ACCESS_LOG": "0", **env},
+        )
+        try:
+            wait_until(lambda: accepts_connections(port), timeout=20, what=f"storetag {args[0]}")
+        except TimeoutError:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def api_server(redis_url: str) -> Iterator[LiveServer]:
+    port = free_port()
+    server = LiveServer(
+        ["serve", "--port", str(port)], {"REDIS_URL": redis_url, "STORETAG_SITES": str(SITES_FILE)}, port
+    )
+    yield server
+    server.stop()

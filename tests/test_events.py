@@ -40,7 +40,9 @@ async def test_first_page_view_starts_a_profile_and_a_session(
     assert (session.device, session.lang, session.page_type) == ("mobile", "de-DE", "home")
 
 
-async def test_product_and_category_views_are_counted(client: httpx.AsyncClient, redis: aioredis.Redis) -> None:
+async def test_product_and_category_views_are_counted(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
     visitor = new_id()
     mug = event("product_view", id="mug", name="Mug", price=12, category="kitchen")
     await post(client, batch(mug, mug, event("category_view", id="garden"), visitor=visitor))
@@ -128,7 +130,11 @@ async def test_a_session_ends_after_30_idle_minutes(client: httpx.AsyncClient, r
     await redis.set(visitor_key("shop", visitor, "state"), state_encoder.encode(state))
     await post(client, batch(event("page_view", url="https://shop.test/back"), visitor=visitor))
     state = await stored(redis, visitor)
-    assert (state.profile.visits, state.session.pages, state.session.landing) == (2, 1, "https://shop.test/back")
+    assert (state.profile.visits, state.session.pages, state.session.landing) == (
+        2,
+        1,
+        "https://shop.test/back",
+    )
 
 
 async def test_concurrent_batches_for_one_visitor_lose_nothing(
@@ -136,7 +142,8 @@ async def test_concurrent_batches_for_one_visitor_lose_nothing(
 ) -> None:
     visitor = new_id()
     tabs = [
-        batch(event("page_view"), event("cart_add", id=f"item-{n}", price=1), visitor=visitor) for n in range(40)
+        batch(event("page_view"), event("cart_add", id=f"item-{n}", price=1), visitor=visitor)
+        for n in range(40)
     ]
     responses = await asyncio.gather(*(post(client, body) for body in tabs))
     assert {response.status_code for response in responses} == {200}

@@ -13,3 +13,10 @@ async def test_nothing_is_said_before_a_purchase() -> None:
     sim = Simulator(rules=["thank_you"])
     assert await sim.page_view() == []
     assert await sim.track("checkout_start") == []
+
+
+async def test_a_reloaded_thank_you_page_neither_thanks_nor_counts_twice() -> None:
+    sim = Simulator(rules=["thank_you"])
+    assert await sim.track("purchase", order_id="A1", value=30) != []
+    assert await sim.track("purchase", order_id="A1", value=30) == []
+    assert (await sim.state()).profile.orders == 1
