@@ -35,16 +35,18 @@ def demo(args: argparse.Namespace) -> None:
     """The demo shop on one origin and the API on another, exactly as a real install."""
     from server.demo.shop import create_shop_app
 
-    api_url = f"http://{args.host}:{args.api_port}"
+    api_url = args.api_url or f"http://{args.host}:{args.api_port}"
     settings = msgspec.structs.replace(settings_from_env(), public_url=api_url)
     site = load_sites(settings.sites_file)["demo"]
-    api = create_app(settings)
     shop = create_shop_app(
         f"{api_url}/t/demo.js", site.name, float(site.settings.get("free_shipping_over", 50))
     )
+    apps = [(shop, args.port)] if args.api_url else [(create_app(settings), args.api_port), (shop, args.port)]
     servers = [
-        uvicorn.Server(uvicorn.Config(app, host=args.host, port=port, log_level="info"))
-        for app, port in ((api, args.api_port), (shop, args.port))
+        uvicorn.Server(
+            uvicorn.Config(app, host=args.host, port=port, log_level="info", access_log=settings.access_log)
+        )
+        for app, port in apps
     ]
     logging.getLogger("storetag").warning(
         "demo shop on http://%s:%d (tag and API on %s)", args.host, args.port, api_url
@@ -71,6 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     demo_cmd.add_argument("--host", default="127.0.0.1")
     demo_cmd.add_argument("--port", type=int, default=8000, help="the shop's port")
     demo_cmd.add_argument("--api-port", type=int, default=8001)
+    demo_cmd.add_argument("--api-url", help="use an API server you run yourself instead of starting one")
     demo_cmd.set_defaults(run=demo)
 
     args = parser.parse_args(argv)

@@ -1,3 +1,4 @@
+from server import protocol as p
 from server.testing import Simulator
 
 
@@ -21,3 +22,20 @@ async def test_nudge_shows_once_per_session() -> None:
     assert await sim.track("cart_add", id="pin", price=1) == []
     sim.advance(minutes=45)
     assert await sim.track("cart_add", id="pin", price=1) != []
+
+
+async def test_checkout_is_never_interrupted_by_the_nudge() -> None:
+    sim = Simulator(rules=["free_shipping"])
+    await sim.track("cart_add", id="tee", price=40)  # shown here, capped for the session
+    sim.advance(minutes=45)
+    assert await sim.page_view(page_type="checkout") == []
+    assert await sim.page_view(page_type="cart") != []
+
+
+async def test_the_nudge_wins_over_the_welcome_when_both_want_the_page() -> None:
+    sim = Simulator(rules=["free_shipping", "welcome"])
+    await sim.page_view()
+    [action] = await sim.send(p.CartAdd(props=p.CartLineProps("tee", price=40)), p.PageView())
+    assert action.id == "free_shipping"
+    [action] = await sim.page_view()
+    assert action.id == "welcome"

@@ -25,3 +25,11 @@ async def test_returning_visitor_is_not_welcomed() -> None:
     assert await sim.page_view() == []
     assert await sim.page_view() == []
     assert (await sim.state()).profile.visits == 2
+
+
+async def test_checkout_is_never_interrupted_by_the_welcome() -> None:
+    sim = Simulator(rules=["welcome"])
+    await sim.page_view(page_type="cart")
+    assert await sim.page_view(page_type="checkout") == []
+    assert await sim.page_view(page_type="thank_you") == []
+    assert await sim.page_view(page_type="home") != []
