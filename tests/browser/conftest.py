@@ -27,12 +27,12 @@ CHROMIUM_ARGS = [
 ]
 
 
-async def eventually(read: Callable[[], Awaitable[T]], expected: T, timeout: float = 5.0) -> None:
+async def eventually(read: Callable[[], Awaitable[T]], expected: T, within_s: float = 5.0) -> None:
     """Waits until read() returns expected, as a person would wait for the page to settle."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within_s
     while (value := await read()) != expected:
         if time.monotonic() > deadline:
-            raise AssertionError(f"still {value!r}, expected {expected!r} after {timeout} s")
+            raise AssertionError(f"still {value!r}, expected {expected!r} after {within_s} s")
         await asyncio.sleep(0.05)
 
 
