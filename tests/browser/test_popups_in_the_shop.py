@@ -1,4 +1,4 @@
-"""The demo shop in real Chromium: the tag pasted in its pages, the server deciding, pop-ups in shadow roots."""
+"""The demo shop in real Chromium: the tag in its pages, the server deciding, pop-ups in shadow roots."""
 
 from __future__ import annotations
 
