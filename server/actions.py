@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
+from urllib.parse import quote
 
 import jinja2
 
 from server import protocol as p
 from server.engine import Decision
 from server.sites import Site
+from server.visitor import IssuedCode
 
 log = logging.getLogger("storetag.actions")
 
@@ -30,16 +32,29 @@ class Renderer:
         self.templates = templates
         self.failures: Counter[str] = Counter()
 
-    def render(self, decisions: Sequence[Decision], site: Site, now_ms: int) -> list[p.Action]:
-        actions: list[p.Action] = []
-        for decision in decisions:
-            spec, rule = decision.action, decision.rule
-            try:
-                html = self.templates.get_template(spec.template).render(site=site, **spec.values)
-            except Exception:
-                self.failures[rule.id] += 1
-                log.exception("rule %s: template %s failed; skipped", rule.id, spec.template)
-                continue
-            expires = now_ms + rule.spec.expires_s * 1000
-            actions.append(p.PopupAction(id=rule.id, trigger=rule.spec.trigger, expires=expires, html=html))
-        return actions
+    def render(
+        self, decision: Decision, site: Site, now_ms: int, code: IssuedCode | None = None
+    ) -> p.Action | None:
+        """The wire action, or None when its template fails (logged and counted against the rule)."""
+        spec, rule = decision.action, decision.rule
+        values = dict(spec.values)
+        if code is not None:
+            apply_url = site.discount_url.format(code=quote(code.code)) if site.discount_url else ""
+            values.update(code=code.code, offer_expires=code.expires, apply_url=apply_url)
+        try:
+            html = self.templates.get_template(spec.template).render(site=site, **values)
+        except Exception:
+            self.failures[rule.id] += 1
+            log.exception("rule %s: template %s failed; skipped", rule.id, spec.template)
+            return None
+        expires = now_ms + rule.spec.expires_s * 1000
+        if code is None:
+            return p.PopupAction(id=rule.id, trigger=rule.spec.trigger, expires=expires, html=html)
+        return p.OfferAction(
+            id=rule.id,
+            trigger=rule.spec.trigger,
+            expires=min(expires, code.expires),
+            html=html,
+            code=code.code,
+            offer_expires=code.expires,
+        )

@@ -14,12 +14,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from server import protocol as p
-from server.actions import Renderer, template_environment
-from server.engine import BUILTIN_RULES_DIR, Engine, load_rules
-from server.ingest import Refused, Runtime
+from server.engine import BUILTIN_RULES_DIR
+from server.ingest import Refused, build_runtime
 from server.settings import Settings, settings_from_env
 from server.sites import load_sites
-from server.state import ConflictError, VisitorStore, connect
+from server.state import ConflictError, connect
 from server.tag import Asset, TagAssets
 
 log = logging.getLogger("storetag")
@@ -66,14 +65,8 @@ def asset_response(request: Request, asset: Asset) -> Response:
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or settings_from_env()
     rule_dirs = [BUILTIN_RULES_DIR, *([settings.rules_dir] if settings.rules_dir else [])]
-    engine = Engine(load_rules(rule_dirs))
-    runtime = Runtime(
-        settings=settings,
-        sites=load_sites(settings.sites_file),
-        store=VisitorStore(connect(settings.redis_url), settings.state_ttl_s),
-        engine=engine,
-        renderer=Renderer(template_environment(rule_dirs)),
-    )
+    runtime = build_runtime(settings, load_sites(settings.sites_file), connect(settings.redis_url), rule_dirs)
+    engine = runtime.engine
     tag = TagAssets()
     log.info("storetag: %d sites, %d rules", len(runtime.sites), len(engine.rules))
 
@@ -92,6 +85,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             return error(404, "unknown module")
         return asset_response(request, module)
 
+    def country_of(request: Request) -> str:
+        code = request.headers.get(settings.country_header, "") if settings.country_header else ""
+        return code.upper() if len(code) == 2 and code.isalpha() else ""
+
     async def post_events(request: Request) -> Response:
         origin = request.headers.get("origin")
         cors = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"} if origin else {}
@@ -100,7 +97,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             return error(413, f"body over {p.MAX_BODY_BYTES // 1024} KB", cors)
         try:
             batch = p.batch_decoder.decode(body)
-            answer = await runtime.ingest(batch, origin, request.headers.get("user-agent", ""))
+            answer = await runtime.ingest(
+                batch,
+                origin,
+                user_agent=request.headers.get("user-agent", ""),
+                accept_language=request.headers.get("accept-language", ""),
+                country=country_of(request),
+            )
         except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
             return error(400, str(exc), cors)
         except Refused as refused:

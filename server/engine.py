@@ -10,13 +10,14 @@ from __future__ import annotations
 import importlib.util
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from server import protocol as p
-from server.rules import ActionSpec, RuleFunction, RuleSpec, Visit
+from server.rules import ActionSpec, Offer, Popup, RuleFunction, RuleSpec, SegmentFunction, Visit
 from server.sites import Site
 from server.visitor import VisitorState
 
@@ -38,6 +39,15 @@ class Decision:
     action: ActionSpec
 
 
+@dataclass(frozen=True)
+class Decisions:
+    chosen: list[Decision]
+    # Rule ids whose armed actions the tag must drop ("*": all), because their conditions no longer hold.
+    withdrawn: list[str]
+    # (loser, winner) for each rule that wanted a slot a higher-priority rule took.
+    lost: list[tuple[str, str]]
+
+
 def _import_file(path: Path, name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
@@ -47,19 +57,22 @@ def _import_file(path: Path, name: str) -> ModuleType:
     return module
 
 
+def _marked(module: ModuleType, mark: str) -> list[Callable[..., Any]]:
+    return [value for value in vars(module).values() if callable(value) and getattr(value, mark, None)]
+
+
 def _rule_in(module: ModuleType, rule_id: str, path: Path) -> Rule | None:
-    found = [
-        Rule(rule_id, value, value.__storetag_rule__)
-        for value in vars(module).values()
-        if callable(value) and isinstance(getattr(value, "__storetag_rule__", None), RuleSpec)
-    ]
+    marked = _marked(module, "__storetag_rule__")
+    found = [Rule(rule_id, value, value.__dict__["__storetag_rule__"]) for value in marked]
     if len(found) > 1:
         raise SystemExit(f"storetag: {path} defines {len(found)} rules; one rule per module (file name = id)")
     return found[0] if found else None
 
 
-def load_rules(directories: Iterable[Path]) -> list[Rule]:
+def load_rules(directories: Iterable[Path]) -> tuple[list[Rule], dict[str, SegmentFunction]]:
+    """Rules and segments from these directories, in order; a duplicate id or name stops start-up."""
     rules: dict[str, Rule] = {}
+    segments: dict[str, SegmentFunction] = {}
     for directory in directories:
         for path in sorted(directory.glob("*.py")):
             if path.name.startswith("_"):
@@ -71,46 +84,76 @@ def load_rules(directories: Iterable[Path]) -> list[Rule]:
             found = _rule_in(module, rule_id, path)
             if found is not None:
                 rules[rule_id] = found
-    return list(rules.values())
+            for predicate in _marked(module, "__storetag_segment__"):
+                if predicate.__name__ in segments:
+                    raise SystemExit(f"storetag: duplicate segment {predicate.__name__!r} in {path}")
+                segments[predicate.__name__] = predicate
+    missing = {rule.spec.segment for rule in rules.values()} - set(segments) - {""}
+    if missing:
+        raise SystemExit(f"storetag: rules name segments that are not defined: {sorted(missing)}")
+    return list(rules.values()), segments
 
 
 class Engine:
-    def __init__(self, rules: Sequence[Rule]) -> None:
+    def __init__(self, rules: Sequence[Rule], segments: Mapping[str, SegmentFunction] | None = None) -> None:
         self.rules = {rule.id: rule for rule in rules}
         self.rule_ids = frozenset(self.rules)
+        self.segments = dict(segments or {})
+        self.transactional = frozenset(rule.id for rule in rules if rule.spec.transactional)
         self.by_event: dict[str, list[Rule]] = defaultdict(list)
         for rule in rules:
             for event_type in rule.spec.on:
                 self.by_event[event_type].append(rule)
         self.failures: Counter[str] = Counter()
 
-    def decide(
-        self, state: VisitorState, events: Sequence[p.Event], site: Site, now_ms: int
-    ) -> list[Decision]:
-        """Calls each rule listening to these events once, with the latest such event; applies caps
-        and keeps at most one modal, the highest priority (ties: the rule loaded first)."""
+    def decide(self, state: VisitorState, events: Sequence[p.Event], site: Site, now_ms: int) -> Decisions:
+        """Calls each rule listening to these events once, with the latest such event. Per trigger, the
+        highest priority action wins (ties: the rule loaded first); the tag shows one modal at a time."""
         latest: dict[str, p.Event] = {}
         for event in events:
             for rule in self.by_event.get(p.type_of(event), ()):
                 latest[rule.id] = event
-        decisions = []
-        for rule_id, rule in self.rules.items():
-            if rule_id not in latest:
-                continue
-            cap = rule.spec.cap
-            if cap and not cap.allows(state.actions.get(rule_id), state.session.started, now_ms):
-                continue
-            action = self._call(rule, Visit(state, latest[rule_id], site, now_ms))
-            if action is not None:
-                decisions.append(Decision(rule, action))
-        # Every action kind so far is a modal, and a visitor sees one modal at a time.
-        decisions.sort(key=lambda decision: -decision.rule.spec.priority)
-        return decisions[:1]
+        site_limited = self._site_limit_reached(state, site, now_ms)
+        chosen: dict[str, Decision] = {}
+        withdrawn: list[str] = ["*"] if site_limited else []
+        lost: list[tuple[str, str]] = []
+        for rule in sorted((self.rules[rule_id] for rule_id in latest), key=lambda rule: -rule.spec.priority):
+            action = None
+            if rule.spec.transactional or not site_limited:
+                history = state.actions.get(rule.id)
+                if rule.spec.allows(history, state.session.started, now_ms):
+                    action = self._call(rule, Visit(state, latest[rule.id], site, now_ms, self.segments))
+            winner = chosen.get(rule.spec.trigger)
+            if action is None:
+                withdrawn.append(rule.id)
+            elif winner is None:
+                chosen[rule.spec.trigger] = Decision(rule, action)
+            else:
+                withdrawn.append(rule.id)
+                lost.append((rule.id, winner.rule.id))
+                log.info("rule %s lost the %s slot to %s", rule.id, rule.spec.trigger, winner.rule.id)
+        return Decisions(list(chosen.values()), withdrawn, lost)
+
+    def _site_limit_reached(self, state: VisitorState, site: Site, now_ms: int) -> bool:
+        if not (site.popups_per_session or site.quiet_period_s):
+            return False
+        shows = [
+            shown
+            for rule_id, history in state.actions.items()
+            if rule_id not in self.transactional
+            for shown in history.shown
+            if shown >= state.session.started
+        ]
+        if site.popups_per_session and len(shows) >= site.popups_per_session:
+            return True
+        return bool(site.quiet_period_s and shows and now_ms - max(shows) < site.quiet_period_s * 1000)
 
     def _call(self, rule: Rule, visit: Visit) -> ActionSpec | None:
         try:
+            if rule.spec.segment and not visit.in_segment(rule.spec.segment):
+                return None
             action = rule.function(visit)
-            if action is not None and not isinstance(action, ActionSpec):
+            if action is not None and not isinstance(action, Popup | Offer):
                 raise TypeError(f"a rule returns an action or None, not {type(action).__name__}")
             return action
         except Exception:

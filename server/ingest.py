@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+
+import redis.asyncio as aioredis
 
 from server import protocol as p
-from server.actions import Renderer
-from server.engine import Engine
+from server.actions import Renderer, template_environment
+from server.coupons import Coupons
+from server.engine import Decision, Decisions, Engine, load_rules
+from server.rules import Offer
 from server.settings import Settings
 from server.sites import Site
 from server.state import VisitorStore
+from server.stats import RuleStats
 from server.visitor import Context, VisitorState, apply_events
+
+log = logging.getLogger("storetag.ingest")
 
 
 class Refused(Exception):
@@ -31,6 +41,8 @@ class Runtime:
     store: VisitorStore
     engine: Engine
     renderer: Renderer
+    coupons: Coupons
+    stats: RuleStats
     clock: Callable[[], float] = time.time
 
     def site_for(self, key: str, origin: str | None) -> Site:
@@ -41,7 +53,14 @@ class Runtime:
             raise Refused(403, f"origin {origin!r} is not allowed for site {key!r}")
         return site
 
-    async def ingest(self, batch: p.EventBatch, origin: str | None, user_agent: str) -> p.Answer:
+    async def ingest(
+        self,
+        batch: p.EventBatch,
+        origin: str | None,
+        user_agent: str = "",
+        accept_language: str = "",
+        country: str = "",
+    ) -> p.Answer:
         site = self.site_for(batch.site, origin)
         if len(batch.events) > p.MAX_EVENTS_PER_BATCH:
             raise Refused(413, f"a batch carries at most {p.MAX_EVENTS_PER_BATCH} events")
@@ -52,6 +71,8 @@ class Runtime:
             now_ms=now_ms,
             session_timeout_ms=self.settings.session_timeout_s * 1000,
             user_agent=user_agent,
+            accept_language=accept_language,
+            country=country,
             action_ids=self.engine.rule_ids,
         )
 
@@ -60,4 +81,74 @@ class Runtime:
 
         state, applied = await self.store.update(site.key, batch.visitor, change)
         decisions = self.engine.decide(state, applied, site, now_ms)
-        return p.Answer(actions=self.renderer.render(decisions, site, now_ms))
+        counts, revenue = action_counts(applied, decisions)
+        actions = []
+        for decision in decisions.chosen:
+            action = await self._action(decision, site, batch.visitor, now_ms)
+            if action is not None:
+                actions.append(action)
+                counts[f"{decision.rule.id}:offered"] += 1
+        for event in applied:
+            if isinstance(event, p.Purchase) and event.props.code:
+                await self._redeem(site, event.props, now_ms, counts, revenue)
+        await self.stats.record(site.key, now_ms, counts, revenue)
+        return p.Answer(actions=actions, withdraw=decisions.withdrawn)
+
+    async def _action(self, decision: Decision, site: Site, visitor: str, now_ms: int) -> p.Action | None:
+        offer = decision.action
+        if not isinstance(offer, Offer):
+            return self.renderer.render(decision, site, now_ms)
+        code = await self.coupons.issue(site, visitor, decision.rule.id, offer, now_ms)
+        return self.renderer.render(decision, site, now_ms, code) if code else None
+
+    async def _redeem(
+        self,
+        site: Site,
+        purchase: p.PurchaseProps,
+        now_ms: int,
+        counts: Counter[str],
+        revenue: dict[str, float],
+    ) -> None:
+        verdict = await self.coupons.redeem(site, purchase.code, purchase.order_id, purchase.value, now_ms)
+        if verdict.valid and verdict.rule:
+            counts[f"{verdict.rule}:redeemed"] += 1
+            revenue[verdict.rule] += purchase.value
+        elif not verdict.valid:
+            log.info("order %s: code %s refused: %s", purchase.order_id, purchase.code, verdict.reason)
+
+
+def build_runtime(
+    settings: Settings,
+    sites: dict[str, Site],
+    redis: aioredis.Redis,
+    rule_dirs: Sequence[Path],
+    only_rules: Iterable[str] | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Runtime:
+    """Everything the event path needs; `only_rules` keeps just those rules (tests)."""
+    rules, segments = load_rules(rule_dirs)
+    if only_rules is not None:
+        wanted = set(only_rules)
+        unknown = wanted - {rule.id for rule in rules}
+        if unknown:
+            raise ValueError(f"no such rules: {sorted(unknown)}")
+        rules = [rule for rule in rules if rule.id in wanted]
+    store = VisitorStore(redis, settings.state_ttl_s)
+    return Runtime(
+        settings=settings,
+        sites=sites,
+        store=store,
+        engine=Engine(rules, segments),
+        renderer=Renderer(template_environment(rule_dirs)),
+        coupons=Coupons(redis, store),
+        stats=RuleStats(redis),
+        clock=clock,
+    )
+
+
+def action_counts(applied: list[p.Event], decisions: Decisions) -> tuple[Counter[str], dict[str, float]]:
+    counts: Counter[str] = Counter(f"{loser}:lost" for loser, _ in decisions.lost)
+    for event in applied:
+        if isinstance(event, p.ActionShown | p.ActionClicked | p.ActionClosed):
+            counts[f"{event.props.action}:{p.type_of(event).removeprefix('action_')}"] += 1
+    return counts, defaultdict(float)

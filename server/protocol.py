@@ -217,11 +217,22 @@ class PopupAction(ActionBase, tag="popup"):
     html: str
 
 
-Action = PopupAction
+class OfferAction(ActionBase, tag="offer"):
+    """A pop-up carrying a discount code; drawn by the same renderer as a popup."""
+
+    html: str
+    code: str
+    # Epoch milliseconds when the code stops being valid (the countdown's end).
+    offer_expires: int
+
+
+Action = PopupAction | OfferAction
 
 
 class Answer(Struct):
     actions: list[Action]
+    # Ids of armed actions the tag must drop because their conditions no longer hold; "*" drops all.
+    withdraw: list[str] = []
 
 
 class ErrorBody(Struct):

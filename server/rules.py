@@ -9,15 +9,20 @@
         return None
 
 A rule module's file name is the rule's id. A rule is a plain function of the visit, with no side effects,
-returning one action or None; the engine calls it when an event it listens to arrives.
+returning one action or None; the engine calls it when an event it listens to arrives. Segments are named
+predicates on a visit, defined once with @segment in any rule module and read with visit.in_segment(name).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeAlias
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from server import protocol as p
 from server.sites import Site
@@ -25,7 +30,18 @@ from server.visitor import ActionHistory, CartLine, Utm, VisitorState
 
 DAY_MS = 24 * 3600 * 1000
 _CAP = re.compile(r"^(\d+)/(session|day|ever|(\d+)d)$")
-TRIGGERS = frozenset({"now"})
+_DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_TRIGGER = re.compile(r"^(now|exit_intent|delay:\d{1,5}|idle:\d{1,5}|scroll:(100|[1-9]?\d)|click:.{1,200})$")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def parse_duration_s(text: str) -> int:
+    """'30s', '15m', '2h', '3d' → seconds."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"duration {text!r} is not like '30s', '15m', '2h' or '3d'")
+    return int(match[1]) * _UNIT_S[match[2]]
 
 
 @dataclass(frozen=True)
@@ -68,41 +84,126 @@ class Popup:
         object.__setattr__(self, "values", values)
 
 
-ActionSpec: TypeAlias = Popup
+@dataclass(frozen=True, init=False)
+class Offer:
+    """A pop-up with a single-use discount code, the same code each time this visitor sees it.
+
+    The code comes from a pool the shop uploaded (`pool="WINTER"`) or is generated and signed by the
+    server (`percent=10`, prefix from `prefix`). The template gets `code`, `offer_expires` (epoch ms) and
+    `apply_url` (when the site has a `discount_url`), besides the values given here.
+    """
+
+    template: str
+    pool: str
+    percent: int
+    prefix: str
+    valid_s: int
+    values: dict[str, Any] = field(default_factory=dict)
+    kind = "offer"
+
+    def __init__(
+        self,
+        template: str,
+        *,
+        pool: str = "",
+        percent: int = 0,
+        prefix: str = "SAVE",
+        valid: str = "2d",
+        **values: Any,
+    ) -> None:
+        if bool(pool) == bool(percent):
+            raise ValueError(
+                "an Offer takes either a pool of uploaded codes or a percent to generate codes for"
+            )
+        for name, value in (
+            ("template", template),
+            ("pool", pool),
+            ("percent", percent),
+            ("prefix", prefix),
+            ("valid_s", parse_duration_s(valid)),
+            ("values", values),
+        ):
+            object.__setattr__(self, name, value)
+
+
+ActionSpec: TypeAlias = Popup | Offer
 RuleFunction: TypeAlias = Callable[["Visit"], ActionSpec | None]
+SegmentFunction: TypeAlias = Callable[["Visit"], bool]
 
 
 @dataclass(frozen=True)
 class RuleSpec:
     on: frozenset[str]
-    cap: Cap | None
+    caps: tuple[Cap, ...]
     trigger: str
     priority: int
     expires_s: int
+    # Seconds after the visitor closed it during which it is not shown again.
+    cooldown_s: int = 0
+    # Never shown again once the visitor clicked it or redeemed its code.
+    until_converted: bool = False
+    # A receipt rather than a promotion: site-wide pop-up limits neither stop nor count it.
+    transactional: bool = False
+    segment: str = ""
+
+    def allows(self, history: ActionHistory | None, session_started: int, now_ms: int) -> bool:
+        if history is not None:
+            if self.until_converted and history.converted:
+                return False
+            if (
+                self.cooldown_s
+                and history.last_closed
+                and now_ms - history.last_closed < self.cooldown_s * 1000
+            ):
+                return False
+        return all(cap.allows(history, session_started, now_ms) for cap in self.caps)
 
 
 def rule(
     *,
     on: str | Iterable[str],
-    cap: str | None = None,
+    cap: str | Iterable[str] = (),
     trigger: str = "now",
     priority: int = 0,
-    expires_s: int = 300,
+    expires: str = "5m",
+    cooldown_after_close: str = "",
+    until_converted: bool = False,
+    transactional: bool = False,
+    segment: str = "",
 ) -> Callable[[RuleFunction], RuleFunction]:
     """Marks a function as a rule listening to event types `on`; bad arguments fail at import."""
     events = frozenset([on] if isinstance(on, str) else on)
     unknown = events - p.EVENT_TYPES
     if unknown or not events:
         raise ValueError(f"unknown event types {sorted(unknown)}; known: {sorted(p.EVENT_TYPES)}")
-    if trigger not in TRIGGERS:
-        raise ValueError(f"unknown trigger {trigger!r}; known: {sorted(TRIGGERS)}")
-    spec = RuleSpec(events, Cap.parse(cap) if cap else None, trigger, priority, expires_s)
+    if not _TRIGGER.match(trigger):
+        raise ValueError(
+            f"trigger {trigger!r} is not one of now, exit_intent, delay:SECONDS, idle:SECONDS, "
+            "scroll:PERCENT, click:CSS_SELECTOR"
+        )
+    spec = RuleSpec(
+        on=events,
+        caps=tuple(Cap.parse(text) for text in ([cap] if isinstance(cap, str) else cap)),
+        trigger=trigger,
+        priority=priority,
+        expires_s=parse_duration_s(expires),
+        cooldown_s=parse_duration_s(cooldown_after_close) if cooldown_after_close else 0,
+        until_converted=until_converted,
+        transactional=transactional,
+        segment=segment,
+    )
 
     def mark(function: RuleFunction) -> RuleFunction:
         function.__storetag_rule__ = spec  # type: ignore[attr-defined]
         return function
 
     return mark
+
+
+def segment(function: SegmentFunction) -> SegmentFunction:
+    """Names a predicate on a visit (by its function name) for rules to reuse."""
+    function.__storetag_segment__ = True  # type: ignore[attr-defined]
+    return function
 
 
 @dataclass(frozen=True)
@@ -117,19 +218,39 @@ class Cart:
     def __contains__(self, product_id: object) -> bool:
         return product_id in self.lines
 
+    def has_category(self, category: str) -> bool:
+        return any(line.category == category for line in self.lines.values())
+
 
 class Visit:
     """A read-only view of a visitor at the moment a rule runs."""
 
-    def __init__(self, state: VisitorState, event: p.Event, site: Site, now_ms: int) -> None:
+    def __init__(
+        self,
+        state: VisitorState,
+        event: p.Event,
+        site: Site,
+        now_ms: int,
+        segments: Mapping[str, SegmentFunction] | None = None,
+    ) -> None:
         self._state = state
+        self._segments = segments or {}
         self.event = event
         self.site = site
         self.now_ms = now_ms
         self.cart = Cart(dict(state.session.cart), state.cart_value)
 
+    def in_segment(self, name: str) -> bool:
+        predicate = self._segments.get(name)
+        if predicate is None:
+            raise KeyError(f"no segment named {name!r}")
+        return predicate(self)
+
+    # Who
+
     @property
     def visits(self) -> int:
+        """Sessions so far, this one included."""
         return self._state.profile.visits
 
     @property
@@ -137,17 +258,54 @@ class Visit:
         return self._state.profile.visits <= 1
 
     @property
-    def pages(self) -> int:
-        """Pages viewed this session."""
-        return self._state.session.pages
+    def is_returning(self) -> bool:
+        return self._state.profile.visits > 1
 
     @property
-    def page_type(self) -> str:
-        return self._state.session.page_type
+    def customer_id(self) -> str:
+        return self._state.profile.customer_id
+
+    @property
+    def is_identified(self) -> bool:
+        return bool(self._state.profile.customer_id)
+
+    @property
+    def device(self) -> str:
+        """desktop, mobile, tablet or bot."""
+        return self._state.session.device
+
+    @property
+    def locale(self) -> str:
+        """The browser's language tag, e.g. 'de-AT' (navigator.language, else Accept-Language)."""
+        return self._state.session.lang
+
+    @property
+    def language(self) -> str:
+        """The primary language, lower case: 'de' for 'de-AT'."""
+        return self._state.session.lang.split("-")[0].lower()
+
+    @property
+    def country(self) -> str:
+        """ISO country code from the trusted header named by STORETAG_COUNTRY_HEADER, or ''."""
+        return self._state.session.country
+
+    # Where
 
     @property
     def url(self) -> str:
         return self._state.session.url
+
+    @property
+    def path(self) -> str:
+        return urlsplit(self._state.session.url).path or "/"
+
+    def path_matches(self, *patterns: str) -> bool:
+        """Glob patterns on the path: visit.path_matches('/products/*', '/collections/sale*')."""
+        return any(fnmatch.fnmatchcase(self.path, pattern) for pattern in patterns)
+
+    @property
+    def page_type(self) -> str:
+        return self._state.session.page_type
 
     @property
     def landing_page(self) -> str:
@@ -158,16 +316,43 @@ class Visit:
         return self._state.session.referrer
 
     @property
+    def referrer_host(self) -> str:
+        return (urlsplit(self._state.session.referrer).hostname or "").removeprefix("www.")
+
+    @property
     def utm(self) -> Utm:
         return self._state.session.utm
 
+    # When
+
     @property
-    def device(self) -> str:
-        """desktop, mobile, tablet or bot."""
-        return self._state.session.device
+    def pages(self) -> int:
+        """Pages viewed this session."""
+        return self._state.session.pages
+
+    @property
+    def time_on_site_s(self) -> float:
+        """Seconds since this session started."""
+        return max(0.0, (self.now_ms - self._state.session.started) / 1000)
+
+    def _local_time(self) -> datetime:
+        return datetime.fromtimestamp(self.now_ms / 1000, ZoneInfo(self.site.timezone))
+
+    @property
+    def local_hour(self) -> int:
+        """0 to 23 in the site's time zone."""
+        return self._local_time().hour
+
+    @property
+    def weekday(self) -> str:
+        """'monday' … 'sunday' in the site's time zone."""
+        return WEEKDAYS[self._local_time().weekday()]
+
+    # What
 
     @property
     def viewed_products(self) -> dict[str, int]:
+        """Product id → times viewed this session."""
         return dict(self._state.session.products)
 
     @property
@@ -184,14 +369,16 @@ class Visit:
         return self._state.session.purchased
 
     @property
+    def has_purchased(self) -> bool:
+        """Purchased ever."""
+        return self._state.profile.orders > 0
+
+    @property
     def orders(self) -> int:
         """Orders over the visitor's lifetime."""
         return self._state.profile.orders
 
     @property
     def revenue(self) -> float:
+        """Lifetime revenue."""
         return self._state.profile.revenue
-
-    @property
-    def customer_id(self) -> str:
-        return self._state.profile.customer_id

@@ -24,6 +24,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     session_timeout_s: int = 30 * 60
     state_ttl_s: int = 90 * 24 * 3600
     admin_token: str | None = None
+    # A header a trusted proxy or CDN sets to the visitor's ISO country code, e.g. "CF-IPCountry".
+    country_header: str = ""
     access_log: bool = True
 
 
@@ -46,5 +48,6 @@ def settings_from_env(env: Mapping[str, str] = os.environ) -> Settings:
         session_timeout_s=int(timeout) if timeout else 30 * 60,
         state_ttl_s=int(ttl) if ttl else 90 * 24 * 3600,
         admin_token=get("STORETAG_ADMIN_TOKEN"),
+        country_header=env.get("STORETAG_COUNTRY_HEADER", ""),
         access_log=env.get("STORETAG_ACCESS_LOG", "1") not in ("0", "false", "no"),
     )

@@ -7,6 +7,7 @@ import hmac
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 from msgspec import Meta
@@ -25,8 +26,24 @@ class Site(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     # Demo only: accept identify without a signature.
     trust_unsigned_identify: bool = False
     currency: str = "EUR"
+    # IANA zone for visit.local_hour and visit.weekday.
+    timezone: str = "UTC"
+    # Where an "apply" link sends a code, e.g. "https://shop.example/discount/{code}"; empty: no link.
+    discount_url: str = ""
+    # Site-wide pop-up limits (transactional rules are exempt): at most this many per session (0: no
+    # limit), and none within this many seconds after another was shown.
+    popups_per_session: int = 0
+    quiet_period_s: int = 0
     # Free-form values rules read through visit.site.settings.
     settings: dict[str, Any] = {}
+
+    def __post_init__(self) -> None:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {self.timezone!r}") from exc
+        if self.discount_url and "{code}" not in self.discount_url:
+            raise ValueError("discount_url must contain {code}")
 
     def allows_origin(self, origin: str | None, extra: tuple[str, ...] = ()) -> bool:
         # Browsers always send Origin on cross-origin POSTs; a request without one is not from a page.

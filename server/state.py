@@ -41,6 +41,10 @@ def visitor_key(site: str, visitor: str, part: str) -> str:
     return f"st:{{{site}:{visitor}}}:{part}"
 
 
+def site_key(site: str, part: str) -> str:
+    return f"st:{{{site}}}:{part}"
+
+
 def connect(redis_url: str | None) -> aioredis.Redis:
     if redis_url is not None:
         return aioredis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)

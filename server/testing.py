@@ -21,12 +21,10 @@ import fakeredis
 import msgspec
 
 from server import protocol as p
-from server.actions import Renderer, template_environment
-from server.engine import BUILTIN_RULES_DIR, Engine, load_rules
-from server.ingest import Runtime
+from server.engine import BUILTIN_RULES_DIR
+from server.ingest import build_runtime
 from server.settings import Settings
 from server.sites import Site
-from server.state import VisitorStore
 from server.visitor import VisitorState
 
 DESKTOP_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140 Safari/537.36"
@@ -45,25 +43,23 @@ class Simulator:
         rules: Iterable[str] | None = None,
         site: Site = TEST_SITE,
         user_agent: str = DESKTOP_UA,
+        accept_language: str = "en-US,en;q=0.8",
+        country: str = "",
         rule_dirs: Iterable[Path] = (BUILTIN_RULES_DIR,),
     ) -> None:
-        dirs = list(rule_dirs)
-        loaded = load_rules(dirs)
-        wanted = set(rules) if rules is not None else {rule.id for rule in loaded}
-        unknown = wanted - {rule.id for rule in loaded}
-        if unknown:
-            raise ValueError(f"no such rules: {sorted(unknown)}")
         self.now = time.time()
         self.site = site
         self.user_agent = user_agent
+        self.accept_language = accept_language
+        self.country = country
         self.visitor = secrets.token_hex(16)
         self.session = secrets.token_hex(16)
-        self.runtime = Runtime(
-            settings=Settings(),
-            sites={site.key: site},
-            store=VisitorStore(fakeredis.FakeAsyncRedis(), Settings().state_ttl_s),
-            engine=Engine([rule for rule in loaded if rule.id in wanted]),
-            renderer=Renderer(template_environment(dirs)),
+        self.runtime = build_runtime(
+            Settings(),
+            {site.key: site},
+            fakeredis.FakeAsyncRedis(),
+            list(rule_dirs),
+            only_rules=rules,
             clock=lambda: self.now,
         )
 
@@ -73,19 +69,17 @@ class Simulator:
     async def send(self, *events: p.Event) -> list[p.Action]:
         """Posts one batch; every action answered is then shown, as the tag would show it."""
         batch = p.EventBatch(self.site.key, self.visitor, self.session, list(events), secrets.token_hex(16))
-        answer = await self.runtime.ingest(batch, origin=None, user_agent=self.user_agent)
+        answer = await self._ingest(batch)
         for action in answer.actions:
-            await self.runtime.ingest(
-                p.EventBatch(
-                    self.site.key,
-                    self.visitor,
-                    self.session,
-                    [p.ActionShown(props=p.ActionEventProps(action.id))],
-                ),
-                origin=None,
-                user_agent=self.user_agent,
-            )
+            shown = p.ActionShown(props=p.ActionEventProps(action.id))
+            await self._ingest(p.EventBatch(self.site.key, self.visitor, self.session, [shown]))
         return answer.actions
+
+    async def _ingest(self, batch: p.EventBatch) -> p.Answer:
+        self.last_answer = await self.runtime.ingest(
+            batch, None, self.user_agent, self.accept_language, self.country
+        )
+        return self.last_answer
 
     async def track(self, event_type: str, url: str = "https://shop.test/", **props: Any) -> list[p.Action]:
         event = msgspec.convert({"type": event_type, "url": url, "props": props}, p.Event)

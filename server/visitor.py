@@ -49,6 +49,7 @@ class Session(msgspec.Struct, omit_defaults=True):
     utm: Utm = msgspec.field(default_factory=Utm)
     device: str = "desktop"
     lang: str = ""
+    country: str = ""
     page_type: str = ""
     url: str = ""
     # Item id → times viewed this session, most recent last.
@@ -77,6 +78,13 @@ class ActionHistory(msgspec.Struct, omit_defaults=True):
     closed: int = 0
     last_clicked: int = 0
     last_closed: int = 0
+    # When the visitor clicked it or redeemed its code; 0 until then.
+    converted: int = 0
+
+
+class IssuedCode(msgspec.Struct):
+    code: str
+    expires: int
 
 
 class VisitorState(msgspec.Struct, omit_defaults=True):
@@ -86,6 +94,8 @@ class VisitorState(msgspec.Struct, omit_defaults=True):
     batches: list[str] = []
     # Recent order ids: a thank-you page reloaded sends its purchase again.
     order_ids: list[str] = []
+    # Rule id → the discount code this visitor was given by that rule's offer.
+    codes: dict[str, IssuedCode] = {}
 
     @property
     def cart_value(self) -> float:
@@ -111,6 +121,12 @@ def _utm(url: str) -> Utm:
     )
 
 
+def _first_language(accept_language: str) -> str:
+    """'de-AT,de;q=0.9,en;q=0.5' → 'de-AT'."""
+    first = accept_language.split(",")[0].split(";")[0].strip()
+    return first[:35] if re.fullmatch(r"[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*", first) else ""
+
+
 def _bump(counts: dict[str, int], key: str) -> None:
     counts[key] = counts.pop(key, 0) + 1  # re-insert: the most recent stays last
     while len(counts) > MAX_VIEWED:
@@ -125,6 +141,8 @@ class Context(msgspec.Struct, frozen=True):
     now_ms: int
     session_timeout_ms: int
     user_agent: str = ""
+    accept_language: str = ""
+    country: str = ""
     # Known action ids (the rules): events about anything else are not stored.
     action_ids: frozenset[str] = frozenset()
 
@@ -143,6 +161,8 @@ def _touch(state: VisitorState, ctx: Context, first_event: p.Event | None) -> No
             referrer=first_event.ref if first_event else "",
             utm=_utm(landing),
             device=device_class(ctx.user_agent),
+            lang=_first_language(ctx.accept_language),
+            country=ctx.country,
             cart=session.cart,  # the shop keeps a cart across visits, so do we
         )
         profile.visits += 1
@@ -187,6 +207,9 @@ def _apply(state: VisitorState, event: p.Event, ctx: Context) -> bool:
             session.revenue = round(session.revenue + props.value, 2)
             profile.orders += 1
             profile.revenue = round(profile.revenue + props.value, 2)
+            for rule_id, issued in state.codes.items():
+                if props.code and issued.code == props.code.upper():
+                    _history(state, rule_id).converted = now
             session.cart = {}
             session.checkout_started = False
         case p.Identify(props=props):
@@ -199,6 +222,7 @@ def _apply(state: VisitorState, event: p.Event, ctx: Context) -> bool:
             history = _history(state, props.action)
             history.clicked += 1
             history.last_clicked = now
+            history.converted = history.converted or now
         case p.ActionClosed(props=props) if props.action in ctx.action_ids:
             history = _history(state, props.action)
             history.closed += 1

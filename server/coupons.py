@@ -1,0 +1,202 @@
+"""Single-use discount codes: pools the shop uploads, and codes the server generates and signs.
+
+A visitor gets one code per offer rule and keeps it: the code lives in the visitor's state, assigned with the
+state's compare-and-set, so concurrent requests cannot hand the same visitor two codes. A pool code leaves
+the pool with SPOP, which is atomic, so no code is ever handed out twice; a code popped by a request that
+lost the race for the visitor goes back. Every issued code has a record (rule, visitor, expiry,
+redemption) for verification and attribution. Generated codes also verify by signature alone.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import struct
+from collections.abc import Iterable
+
+import msgspec
+import redis.asyncio as aioredis
+
+from server.rules import Offer
+from server.sites import Site
+from server.state import VisitorStore, site_key
+from server.visitor import IssuedCode, VisitorState
+
+log = logging.getLogger("storetag.coupons")
+
+CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{2,63}$")
+POOL_TTL_S = 400 * 86400
+RECORD_GRACE_S = 30 * 86400
+LOW_POOL = 20
+HOUR_S = 3600
+# Generated codes: PREFIX-BODY, BODY = base32(expiry hour, percent, 5 random bytes, 5 bytes of HMAC).
+_BODY = struct.Struct(">IB5s")
+_MAC_BYTES = 5
+
+
+class Verdict(msgspec.Struct, omit_defaults=True):
+    code: str
+    valid: bool
+    reason: str = ""
+    rule: str = ""
+    percent: int = 0
+    expires: int = 0
+    redeemed: int = 0
+
+
+class CodeRecord(msgspec.Struct, omit_defaults=True):
+    rule: str
+    visitor: str
+    expires: int
+    percent: int = 0
+
+
+class Redemption(msgspec.Struct):
+    at: int
+    order_id: str
+    value: float
+
+
+record_decoder = msgspec.json.Decoder(CodeRecord)
+redemption_decoder = msgspec.json.Decoder(Redemption)
+
+
+def normalise(code: str) -> str:
+    return code.strip().upper()
+
+
+def _mac(site: Site, prefix: str, body: bytes) -> bytes:
+    return hmac.new(site.secret.encode(), prefix.encode() + b"-" + body, hashlib.sha256).digest()[:_MAC_BYTES]
+
+
+def generate(site: Site, prefix: str, percent: int, expires_ms: int) -> str:
+    expiry_hour = -(-expires_ms // (HOUR_S * 1000))  # rounded up: never shorter than promised
+    body = _BODY.pack(expiry_hour, percent, secrets.token_bytes(5))
+    text = base64.b32encode(body + _mac(site, prefix, body)).decode().rstrip("=")
+    return f"{prefix}-{text}"
+
+
+def verify_signature(site: Site, code: str, now_ms: int) -> Verdict | None:
+    """The verdict on a generated code from its signature alone; None when it is not a generated code."""
+    prefix, _, text = code.rpartition("-")
+    try:
+        raw = base64.b32decode(text + "=" * (-len(text) % 8))
+    except ValueError:
+        return None
+    if len(raw) != _BODY.size + _MAC_BYTES or not site.secret:
+        return None
+    body, mac = raw[: _BODY.size], raw[_BODY.size :]
+    if not hmac.compare_digest(mac, _mac(site, prefix, body)):
+        return Verdict(code, False, "bad signature: not a code this shop issued")
+    expiry_hour, percent, _ = _BODY.unpack(body)
+    expires = expiry_hour * HOUR_S * 1000
+    if now_ms > expires:
+        return Verdict(code, False, "expired", percent=percent, expires=expires)
+    return Verdict(code, True, percent=percent, expires=expires)
+
+
+class Coupons:
+    def __init__(self, redis: aioredis.Redis, store: VisitorStore) -> None:
+        self.redis = redis
+        self.store = store
+
+    async def add_to_pool(self, site: str, pool: str, codes: Iterable[str]) -> tuple[int, int]:
+        """Adds codes to a pool; returns (codes new to the pool, pool size)."""
+        clean = sorted({normalise(code) for code in codes})
+        bad = [code for code in clean if not CODE.match(code)]
+        if bad:
+            raise ValueError(f"codes must be 3 to 64 of A-Z 0-9 _ -, not {bad[:3]}")
+        key = site_key(site, f"pool:{pool}")
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.sadd(key, *clean) if clean else pipe.scard(key)
+            pipe.expire(key, POOL_TTL_S)
+            pipe.scard(key)
+            added, _, size = await pipe.execute()
+        return (int(added) if clean else 0), int(size)
+
+    async def pool_size(self, site: str, pool: str) -> int:
+        return int(await self.redis.scard(site_key(site, f"pool:{pool}")))
+
+    async def issue(
+        self, site: Site, visitor: str, rule_id: str, offer: Offer, now_ms: int
+    ) -> IssuedCode | None:
+        """The visitor's code for this rule: the one they already have, or a new one; None if the pool is
+        empty or the site cannot sign codes."""
+        current = (await self.store.load(site.key, visitor)).codes.get(rule_id)
+        if current is not None:
+            return current
+        expires_ms = now_ms + offer.valid_s * 1000
+        if offer.pool:
+            code = await self._pop(site.key, offer.pool)
+        elif site.secret:
+            code = generate(site, offer.prefix, offer.percent, expires_ms)
+        else:
+            log.error("site %s has no secret to sign generated codes; offer %s skipped", site.key, rule_id)
+            return None
+        if code is None:
+            return None
+
+        def assign(state: VisitorState) -> IssuedCode:
+            return state.codes.setdefault(rule_id, IssuedCode(code, expires_ms))
+
+        _, issued = await self.store.update(site.key, visitor, assign)
+        if issued.code != code:  # another request of this visitor's won the race
+            if offer.pool:
+                await self.redis.sadd(site_key(site.key, f"pool:{offer.pool}"), code)
+            return issued
+        record = CodeRecord(rule_id, visitor, expires_ms, offer.percent)
+        await self.redis.set(
+            site_key(site.key, f"code:{code}"),
+            msgspec.json.encode(record),
+            ex=offer.valid_s + RECORD_GRACE_S,
+        )
+        return issued
+
+    async def _pop(self, site: str, pool: str) -> str | None:
+        key = site_key(site, f"pool:{pool}")
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.spop(key)
+            pipe.scard(key)
+            popped, left = await pipe.execute()
+        if popped is None:
+            log.warning("coupon pool %s of site %s is EMPTY: its offers are not shown", pool, site)
+            return None
+        if left < LOW_POOL:
+            log.warning("coupon pool %s of site %s is running low: %d codes left", pool, site, left)
+        return bytes(popped).decode()
+
+    async def verify(self, site: Site, code: str, now_ms: int) -> Verdict:
+        code = normalise(code)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(site_key(site.key, f"code:{code}"))
+            pipe.get(site_key(site.key, f"redeemed:{code}"))
+            raw_record, raw_redemption = await pipe.execute()
+        signed = verify_signature(site, code, now_ms)
+        if raw_record is None and signed is None:
+            return Verdict(code, False, "unknown code")
+        record = record_decoder.decode(raw_record) if raw_record else None
+        verdict = signed or Verdict(code, True, percent=record.percent if record else 0)
+        if record is not None:
+            verdict = msgspec.structs.replace(verdict, rule=record.rule, expires=record.expires)
+        if raw_redemption is not None:
+            at = redemption_decoder.decode(raw_redemption).at
+            return msgspec.structs.replace(verdict, valid=False, reason="already redeemed", redeemed=at)
+        if verdict.valid and now_ms > verdict.expires:
+            return msgspec.structs.replace(verdict, valid=False, reason="expired")
+        return verdict
+
+    async def redeem(self, site: Site, code: str, order_id: str, value: float, now_ms: int) -> Verdict:
+        """Marks a valid code redeemed by an order, once; the verdict names the rule to credit."""
+        verdict = await self.verify(site, code, now_ms)
+        if not verdict.valid:
+            return verdict
+        redemption = msgspec.json.encode(Redemption(now_ms, order_id, value))
+        ttl_s = RECORD_GRACE_S + max(0, (verdict.expires - now_ms) // 1000)
+        key = site_key(site.key, f"redeemed:{verdict.code}")
+        if not await self.redis.set(key, redemption, nx=True, ex=ttl_s):
+            return msgspec.structs.replace(verdict, valid=False, reason="already redeemed")
+        return msgspec.structs.replace(verdict, redeemed=now_ms)
