@@ -14,8 +14,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from server import protocol as p
+from server.admin import admin_routes
 from server.engine import BUILTIN_RULES_DIR
 from server.ingest import Refused, build_runtime
+from server.responses import error, json_response
 from server.settings import Settings, settings_from_env
 from server.sites import load_sites
 from server.state import ConflictError, connect
@@ -24,14 +26,6 @@ from server.tag import Asset, TagAssets
 log = logging.getLogger("storetag")
 
 JSON = "application/json"
-
-
-def json_response(body: msgspec.Struct, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(p.answer_encoder.encode(body), status, headers, media_type=JSON)
-
-
-def error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    return json_response(p.ErrorBody(message), status, headers)
 
 
 async def read_body(request: Request, limit: int) -> bytes | None:
@@ -152,6 +146,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/v1/events", preflight_events, methods=["OPTIONS"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            *admin_routes(runtime),
         ],
         lifespan=lifespan,
     )

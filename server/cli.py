@@ -11,8 +11,10 @@ import msgspec
 import uvicorn
 
 from server.app import create_app
+from server.coupons import Coupons
 from server.settings import settings_from_env
 from server.sites import load_sites
+from server.state import VisitorStore, connect
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -58,6 +60,32 @@ def demo(args: argparse.Namespace) -> None:
     asyncio.run(run_both())
 
 
+def load_coupons(args: argparse.Namespace) -> None:
+    """Adds the codes in a file (one a line) to a site's pool, in the Redis the servers share."""
+    settings = settings_from_env()
+    if settings.redis_url is None:
+        raise SystemExit("storetag: set REDIS_URL; the embedded store lives inside a running server")
+    if args.site not in load_sites(settings.sites_file):
+        raise SystemExit(f"storetag: no site {args.site!r} in {settings.sites_file}")
+    with open(args.file) as lines:
+        codes = [line.strip() for line in lines if line.strip()]
+
+    async def add() -> tuple[int, int]:
+        redis = connect(settings.redis_url)
+        try:
+            return await Coupons(redis, VisitorStore(redis, settings.state_ttl_s)).add_to_pool(
+                args.site, args.pool, codes
+            )
+        finally:
+            await redis.aclose()
+
+    try:
+        added, size = asyncio.run(add())
+    except ValueError as exc:
+        raise SystemExit(f"storetag: {exc}") from exc
+    print(f"pool {args.pool} of {args.site}: {added} new codes, {size} in the pool")
+
+
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=os.environ.get("STORETAG_LOG_LEVEL", "INFO"), format=LOG_FORMAT)
     parser = argparse.ArgumentParser(prog="storetag", description="Storetag server")
@@ -75,6 +103,15 @@ def main(argv: list[str] | None = None) -> None:
     demo_cmd.add_argument("--api-port", type=int, default=8001)
     demo_cmd.add_argument("--api-url", help="use an API server you run yourself instead of starting one")
     demo_cmd.set_defaults(run=demo)
+
+    coupons_cmd = commands.add_parser("coupons", help="coupon pools").add_subparsers(
+        dest="action", required=True
+    )
+    load_cmd = coupons_cmd.add_parser("load", help="add codes from a file (one a line) to a pool")
+    load_cmd.add_argument("site")
+    load_cmd.add_argument("pool")
+    load_cmd.add_argument("file")
+    load_cmd.set_defaults(run=load_coupons)
 
     args = parser.parse_args(argv)
     args.run(args)

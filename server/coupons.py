@@ -21,6 +21,7 @@ from collections.abc import Iterable
 import msgspec
 import redis.asyncio as aioredis
 
+from server.protocol import CouponVerdict
 from server.rules import Offer
 from server.sites import Site
 from server.state import VisitorStore, site_key
@@ -38,16 +39,6 @@ _BODY = struct.Struct(">IB5s")
 _MAC_BYTES = 5
 
 
-class Verdict(msgspec.Struct, omit_defaults=True):
-    code: str
-    valid: bool
-    reason: str = ""
-    rule: str = ""
-    percent: int = 0
-    expires: int = 0
-    redeemed: int = 0
-
-
 class CodeRecord(msgspec.Struct, omit_defaults=True):
     rule: str
     visitor: str
@@ -55,14 +46,14 @@ class CodeRecord(msgspec.Struct, omit_defaults=True):
     percent: int = 0
 
 
-class Redemption(msgspec.Struct):
+class RedeemedBy(msgspec.Struct):
     at: int
     order_id: str
     value: float
 
 
 record_decoder = msgspec.json.Decoder(CodeRecord)
-redemption_decoder = msgspec.json.Decoder(Redemption)
+redemption_decoder = msgspec.json.Decoder(RedeemedBy)
 
 
 def normalise(code: str) -> str:
@@ -80,7 +71,7 @@ def generate(site: Site, prefix: str, percent: int, expires_ms: int) -> str:
     return f"{prefix}-{text}"
 
 
-def verify_signature(site: Site, code: str, now_ms: int) -> Verdict | None:
+def verify_signature(site: Site, code: str, now_ms: int) -> CouponVerdict | None:
     """The verdict on a generated code from its signature alone; None when it is not a generated code."""
     prefix, _, text = code.rpartition("-")
     try:
@@ -91,12 +82,12 @@ def verify_signature(site: Site, code: str, now_ms: int) -> Verdict | None:
         return None
     body, mac = raw[: _BODY.size], raw[_BODY.size :]
     if not hmac.compare_digest(mac, _mac(site, prefix, body)):
-        return Verdict(code, False, "bad signature: not a code this shop issued")
+        return CouponVerdict(code, False, "bad signature: not a code this shop issued")
     expiry_hour, percent, _ = _BODY.unpack(body)
     expires = expiry_hour * HOUR_S * 1000
     if now_ms > expires:
-        return Verdict(code, False, "expired", percent=percent, expires=expires)
-    return Verdict(code, True, percent=percent, expires=expires)
+        return CouponVerdict(code, False, "expired", percent=percent, expires=expires)
+    return CouponVerdict(code, True, percent=percent, expires=expires)
 
 
 class Coupons:
@@ -124,10 +115,10 @@ class Coupons:
     async def issue(
         self, site: Site, visitor: str, rule_id: str, offer: Offer, now_ms: int
     ) -> IssuedCode | None:
-        """The visitor's code for this rule: the one they already have, or a new one; None if the pool is
-        empty or the site cannot sign codes."""
+        """The visitor's code for this rule: the one they already have while it is valid, or a new one;
+        None if the pool is empty or the site cannot sign codes."""
         current = (await self.store.load(site.key, visitor)).codes.get(rule_id)
-        if current is not None:
+        if current is not None and current.expires > now_ms:
             return current
         expires_ms = now_ms + offer.valid_s * 1000
         if offer.pool:
@@ -141,7 +132,10 @@ class Coupons:
             return None
 
         def assign(state: VisitorState) -> IssuedCode:
-            return state.codes.setdefault(rule_id, IssuedCode(code, expires_ms))
+            held = state.codes.get(rule_id)
+            if held is None or held.expires <= now_ms:
+                held = state.codes[rule_id] = IssuedCode(code, expires_ms)
+            return held
 
         _, issued = await self.store.update(site.key, visitor, assign)
         if issued.code != code:  # another request of this visitor's won the race
@@ -169,7 +163,7 @@ class Coupons:
             log.warning("coupon pool %s of site %s is running low: %d codes left", pool, site, left)
         return bytes(popped).decode()
 
-    async def verify(self, site: Site, code: str, now_ms: int) -> Verdict:
+    async def verify(self, site: Site, code: str, now_ms: int) -> CouponVerdict:
         code = normalise(code)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.get(site_key(site.key, f"code:{code}"))
@@ -177,9 +171,9 @@ class Coupons:
             raw_record, raw_redemption = await pipe.execute()
         signed = verify_signature(site, code, now_ms)
         if raw_record is None and signed is None:
-            return Verdict(code, False, "unknown code")
+            return CouponVerdict(code, False, "unknown code")
         record = record_decoder.decode(raw_record) if raw_record else None
-        verdict = signed or Verdict(code, True, percent=record.percent if record else 0)
+        verdict = signed or CouponVerdict(code, True, percent=record.percent if record else 0)
         if record is not None:
             verdict = msgspec.structs.replace(verdict, rule=record.rule, expires=record.expires)
         if raw_redemption is not None:
@@ -189,12 +183,12 @@ class Coupons:
             return msgspec.structs.replace(verdict, valid=False, reason="expired")
         return verdict
 
-    async def redeem(self, site: Site, code: str, order_id: str, value: float, now_ms: int) -> Verdict:
+    async def redeem(self, site: Site, code: str, order_id: str, value: float, now_ms: int) -> CouponVerdict:
         """Marks a valid code redeemed by an order, once; the verdict names the rule to credit."""
         verdict = await self.verify(site, code, now_ms)
         if not verdict.valid:
             return verdict
-        redemption = msgspec.json.encode(Redemption(now_ms, order_id, value))
+        redemption = msgspec.json.encode(RedeemedBy(now_ms, order_id, value))
         ttl_s = RECORD_GRACE_S + max(0, (verdict.expires - now_ms) // 1000)
         key = site_key(site.key, f"redeemed:{verdict.code}")
         if not await self.redis.set(key, redemption, nx=True, ex=ttl_s):

@@ -239,5 +239,42 @@ class ErrorBody(Struct):
     error: str
 
 
+# The admin API (/v1/admin, bearer token)
+
+CouponCode = Annotated[str, Meta(min_length=3, max_length=64)]
+
+
+class PoolUpload(Base):
+    codes: Annotated[list[CouponCode], Meta(min_length=1, max_length=100_000)]
+
+
+class PoolSize(Struct):
+    pool: str
+    size: int
+    added: int = 0
+
+
+class CouponVerdict(Struct, omit_defaults=True):
+    code: str
+    valid: bool
+    # Why it is not valid: "unknown code", "bad signature: …", "expired", "already redeemed".
+    reason: str = ""
+    rule: str = ""
+    percent: int = 0
+    expires: int = 0
+    redeemed: int = 0
+
+
+class Redemption(Base):
+    order_id: ItemId
+    value: Money = 0.0
+
+
+class RuleTotals(Struct):
+    days: int
+    # rule id → offered, lost, shown, clicked, closed, redeemed, revenue
+    rules: dict[str, dict[str, float]]
+
+
 batch_decoder = msgspec.json.Decoder(EventBatch)
 answer_encoder = msgspec.json.Encoder()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,7 +24,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     public_url: str | None = None
     session_timeout_s: int = 30 * 60
     state_ttl_s: int = 90 * 24 * 3600
-    admin_token: str | None = None
+    # SHA-256 (hex) of the admin API's bearer token; None disables the admin API.
+    admin_token_sha256: str | None = None
     # A header a trusted proxy or CDN sets to the visitor's ISO country code, e.g. "CF-IPCountry".
     country_header: str = ""
     access_log: bool = True
@@ -31,6 +33,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
 def _split(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _admin_token_hash(token: str | None, token_sha256: str | None) -> str | None:
+    if token_sha256:
+        return token_sha256.lower()
+    return hashlib.sha256(token.encode()).hexdigest() if token else None
 
 
 def settings_from_env(env: Mapping[str, str] = os.environ) -> Settings:
@@ -47,7 +55,7 @@ def settings_from_env(env: Mapping[str, str] = os.environ) -> Settings:
         public_url=(get("STORETAG_PUBLIC_URL") or "").rstrip("/") or None,
         session_timeout_s=int(timeout) if timeout else 30 * 60,
         state_ttl_s=int(ttl) if ttl else 90 * 24 * 3600,
-        admin_token=get("STORETAG_ADMIN_TOKEN"),
+        admin_token_sha256=_admin_token_hash(get("STORETAG_ADMIN_TOKEN"), get("STORETAG_ADMIN_TOKEN_SHA256")),
         country_header=env.get("STORETAG_COUNTRY_HEADER", ""),
         access_log=env.get("STORETAG_ACCESS_LOG", "1") not in ("0", "false", "no"),
     )

@@ -44,6 +44,8 @@ class Site(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
             raise ValueError(f"unknown timezone {self.timezone!r}") from exc
         if self.discount_url and "{code}" not in self.discount_url:
             raise ValueError("discount_url must contain {code}")
+        if self.discount_url and not self.discount_url.startswith(("https://", "http://", "/")):
+            raise ValueError("discount_url must be an http(s) URL or a path on the shop")
 
     def allows_origin(self, origin: str | None, extra: tuple[str, ...] = ()) -> bool:
         # Browsers always send Origin on cross-origin POSTs; a request without one is not from a page.

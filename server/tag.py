@@ -15,7 +15,8 @@ import rjsmin
 
 WIDGET_DIR = Path(__file__).resolve().parent.parent / "widget"
 CONFIG_TOKEN = "__STORETAG_CONFIG__"
-RENDERERS = ("popup",)
+# Action kind → the lazy module (widget/NAME.js) that draws it.
+RENDERERS = {"popup": "popup", "offer": "popup"}
 # The tag URL is pasted into themes and cannot carry a version, so it is revalidated often.
 CORE_CACHE = "public, max-age=300, stale-while-revalidate=86400"
 # Modules are addressed by content hash.
@@ -51,7 +52,7 @@ class TagAssets:
         self.core = minify("core")
         if self.core.count(CONFIG_TOKEN) != 1:
             raise SystemExit(f"storetag: widget/core.js must contain {CONFIG_TOKEN} exactly once")
-        self.modules = {name: Asset.of(minify(name), MODULE_CACHE) for name in RENDERERS}
+        self.modules = {name: Asset.of(minify(name), MODULE_CACHE) for name in set(RENDERERS.values())}
         self._cores: dict[tuple[str, str], Asset] = {}
 
     def module_url(self, api: str, name: str) -> str:
@@ -60,7 +61,7 @@ class TagAssets:
     def core_for(self, site: str, api: str) -> Asset:
         cached = self._cores.get((site, api))
         if cached is None:
-            modules = {name: self.module_url(api, name) for name in RENDERERS}
+            modules = {kind: self.module_url(api, module) for kind, module in RENDERERS.items()}
             config = msgspec.json.encode(TagConfig(site, api, modules)).decode()
             cached = Asset.of(self.core.replace(CONFIG_TOKEN, config), CORE_CACHE)
             if len(self._cores) >= 1024:  # the API origin may come from the Host header: stay bounded

@@ -7,6 +7,8 @@ the test moves, and shows each answered action the way the tag would, so caps be
     assert await sim.page_view() == []
     [popup] = await sim.page_view()
     assert popup.id == "welcome"
+
+Actions triggered `now` are shown at once, as the tag shows them; others stay armed until `fire()`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import msgspec
 from server import protocol as p
 from server.engine import BUILTIN_RULES_DIR
 from server.ingest import build_runtime
+from server.rules import Visit
 from server.settings import Settings
 from server.sites import Site
 from server.visitor import VisitorState
@@ -54,6 +57,7 @@ class Simulator:
         self.country = country
         self.visitor = secrets.token_hex(16)
         self.session = secrets.token_hex(16)
+        self.last_answer = p.Answer(actions=[])
         self.runtime = build_runtime(
             Settings(),
             {site.key: site},
@@ -67,13 +71,24 @@ class Simulator:
         self.now += seconds + 60 * minutes + 86400 * days
 
     async def send(self, *events: p.Event) -> list[p.Action]:
-        """Posts one batch; every action answered is then shown, as the tag would show it."""
+        """Posts one batch and returns the actions answered. As the tag does, actions triggered `now` are
+        shown at once; others stay armed until the test calls fire()."""
         batch = p.EventBatch(self.site.key, self.visitor, self.session, list(events), secrets.token_hex(16))
         answer = await self._ingest(batch)
         for action in answer.actions:
-            shown = p.ActionShown(props=p.ActionEventProps(action.id))
-            await self._ingest(p.EventBatch(self.site.key, self.visitor, self.session, [shown]))
+            if action.trigger == "now":
+                await self.fire(action)
         return answer.actions
+
+    async def fire(self, action: p.Action) -> None:
+        """The action's trigger fired and the tag showed it."""
+        shown = p.ActionShown(props=p.ActionEventProps(action.id))
+        await self._ingest(p.EventBatch(self.site.key, self.visitor, self.session, [shown]))
+
+    @property
+    def withdrawn(self) -> list[str]:
+        """What the last answer told the tag to disarm."""
+        return self.last_answer.withdraw
 
     async def _ingest(self, batch: p.EventBatch) -> p.Answer:
         self.last_answer = await self.runtime.ingest(
@@ -87,6 +102,11 @@ class Simulator:
 
     async def page_view(self, url: str = "https://shop.test/", page_type: str = "") -> list[p.Action]:
         return await self.track("page_view", url=url, page_type=page_type)
+
+    async def visit(self) -> Visit:
+        """The visit as a rule would see it now, for testing segments and targeting."""
+        state = await self.state()
+        return Visit(state, p.PageView(), self.site, int(self.now * 1000), self.runtime.engine.segments)
 
     async def state(self) -> VisitorState:
         return await self.runtime.store.load(self.site.key, self.visitor)

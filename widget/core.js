@@ -46,8 +46,17 @@
     // `currentScript` is only set while this script first runs; its nonce lets modules load under CSP.
     var me = d.currentScript, nonce = me && (me.nonce || me.getAttribute("nonce"));
     var url = config.api + "/v1/events";
-    var vid = get("vid");
-    if (!HEX.test(vid)) set("vid", (vid = rid()));
+    // The visitor id also lives in a first-party cookie: clearing one store does not make a new visitor
+    // (the server's caps follow the id).
+    var cookie, vid = get("vid");
+    try {
+      cookie = (d.cookie.match(/(?:^|; )_stvid=([0-9a-f]{32})/) || [])[1];
+      if (!HEX.test(vid)) vid = cookie || rid();
+      if (vid != cookie) d.cookie = "_stvid=" + vid + ";path=/;max-age=31536000;SameSite=Lax" + (location.protocol == "https:" ? ";Secure" : "");
+    } catch (e) {
+      vid = HEX.test(vid) ? vid : rid();
+    }
+    set("vid", vid);
     var sid, sat = 0;
 
     // A new session after 30 minutes without an event; storage shares it between tabs when available.
@@ -105,7 +114,7 @@
       try {
         post(body).then(safe(function (answer) {
           if (!answer) return;
-          if (live) arm(answer.actions);
+          if (live) arm(answer);
           drain();
         }), function () {
           keep(body);
@@ -150,23 +159,135 @@
       }).catch(noop);
     });
 
-    // Triggers: name -> function (fire, argument) that arms and may return a function that disarms.
+    // Triggers: name -> function (fire, argument) that arms and returns a function that disarms.
     // The argument is what follows the first ":" in action.trigger ("delay:5" -> "5").
+    var t0 = Date.now(), touch = "ontouchstart" in w || n.maxTouchPoints > 0;
+    function on(target, type, f) {
+      f = safe(f);
+      target.addEventListener(type, f, {passive: true, capture: true});
+      return function () {
+        target.removeEventListener(type, f, {capture: true});
+      };
+    }
+    function all(offs) {
+      return function () {
+        offs.forEach(function (off) {
+          off();
+        });
+      };
+    }
+    function later(f, ms) {
+      var id = setTimeout(f, Math.max(0, ms));
+      return function () {
+        clearTimeout(id);
+      };
+    }
+    function scrolled() {
+      var range = d.documentElement.scrollHeight - innerHeight;
+      return range > 0 ? (scrollY / range) * 100 : 100;
+    }
     var triggers = {
       now: function (fire) {
         fire();
       },
+      delay: function (fire, s) {
+        return later(fire, s * 1e3 - (Date.now() - t0));
+      },
+      scroll: function (fire, pct) {
+        function check() {
+          if (scrolled() >= +pct) fire();
+        }
+        var off = on(w, "scroll", check);
+        check();
+        return off;
+      },
+      idle: function (fire, s) {
+        var off = noop, offs;
+        function reset() {
+          off();
+          off = later(fire, s * 1e3);
+        }
+        offs = ["pointermove", "pointerdown", "keydown", "scroll", "touchstart"].map(function (type) {
+          return on(w, type, reset);
+        });
+        reset();
+        return all(offs.concat(function () {
+          off();
+        }));
+      },
+      click: function (fire, selector) {
+        return on(d, "click", function (e) {
+          if (e.target.closest && e.target.closest(selector)) fire();
+        });
+      },
+      exit_intent: exitIntent,
     };
+    // Exit intent, never in the first seconds on a page. Desktop: the pointer leaves through the top edge
+    // moving up. Touch: a fast scroll up after reading down, the back button, or coming back to the tab.
+    function exitIntent(fire) {
+      var lastY = 1e9, top = 0, prev = scrollY, prevT = Date.now(), away = 0, trapped = 0;
+      function go() {
+        if (Date.now() - t0 > 2e3) fire();
+      }
+      if (!touch)
+        return all([
+          on(d, "mousemove", function (e) {
+            lastY = e.clientY;
+          }),
+          on(d, "mouseout", function (e) {
+            if (!e.relatedTarget && e.clientY <= 0 && e.clientY < lastY) go();
+            lastY = e.clientY;
+          }),
+        ]);
+      // The back button, on a page reached from outside the shop (where "back" means leaving): one extra
+      // history entry that the first "back" consumes; the next "back" leaves as usual.
+      if (history.state && history.state.storetag) trapped = 1;
+      else if (history.pushState && d.referrer.indexOf(location.origin + "/") != 0) {
+        history.pushState({storetag: 1}, "");
+        trapped = 1;
+      }
+      var offs = [
+        on(w, "popstate", function () {
+          if (trapped) {
+            trapped = 0;
+            go();
+          }
+        }),
+        on(w, "scroll", function () {
+          var y = scrollY, t = Date.now();
+          top = Math.max(top, y);
+          if (top > innerHeight && prev - y > 0.6 * (t - prevT) + 60) go();
+          prev = y;
+          prevT = t;
+        }),
+        on(d, "visibilitychange", function () {
+          if (d.visibilityState == "hidden") away = 1;
+          else if (away) go();
+        }),
+      ];
+      return function () {
+        all(offs)();
+        // Withdrawn before it fired: take our history entry back out.
+        if (trapped && history.state && history.state.storetag) history.back();
+      };
+    }
     var armed = {}, shown = {};
-    // Each answer replaces the armed actions that have not fired yet.
-    function arm(actions) {
-      var next = {}, id, i, a;
-      actions = Array.isArray(actions) ? actions : [];
-      for (i = 0; i < actions.length; i++) if ((a = actions[i])) next[a.id] = 1;
-      for (id in armed) if (!next[id]) disarm(id);
+    // An answer arms its actions and drops the armed ones it withdraws ("*": all of them).
+    function arm(answer) {
+      var actions = Array.isArray(answer.actions) ? answer.actions : [], out = answer.withdraw || [], id, i, a;
+      for (i = 0; i < out.length; i++) {
+        if (out[i] == "*") for (id in armed) disarm(id);
+        else disarm(out[i]);
+      }
       for (i = 0; i < actions.length; i++) {
         a = actions[i];
-        if (a && !(Date.now() > a.expires) && !armed[a.id] && !shown[a.id]) start(a);
+        if (!a || Date.now() > a.expires || shown[a.id]) continue;
+        // Already armed with the same trigger: keep its timers and listeners, take the newer action.
+        if (armed[a.id] && armed[a.id].a.trigger == a.trigger) armed[a.id].a = a;
+        else {
+          disarm(a.id);
+          start(a);
+        }
       }
     }
     function disarm(id) {
@@ -175,15 +296,15 @@
       if (entry) safe(entry.off)();
     }
     function start(a) {
-      var parts = String(a.trigger).split(":"), t = triggers[parts[0]], entry = {off: noop};
+      var parts = String(a.trigger).split(":"), t = triggers[parts[0]], entry = {a: a, off: noop};
       if (!t || !triggers.hasOwnProperty(parts[0])) return;
       armed[a.id] = entry;
       var off = safe(t)(safe(function () {
         if (armed[a.id] !== entry) return;
         disarm(a.id);
-        if (Date.now() > a.expires) return;
+        if (Date.now() > entry.a.expires) return;
         shown[a.id] = 1;
-        draw(a);
+        draw(entry.a);
       }), parts.slice(1).join(":"));
       if (typeof off == "function") entry.off = off;
     }

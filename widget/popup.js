@@ -3,7 +3,7 @@
 (function () {
   "use strict";
   try {
-    var w = window, d = document;
+    var w = window, d = document, n = navigator;
     var renderers = (w.__storetag_renderers = w.__storetag_renderers || {});
     // The core copies its nonce onto this script; a <style> fallback needs it under a strict CSP.
     var me = d.currentScript, nonce = me && me.nonce;
@@ -25,6 +25,9 @@
       '.st-cta,.st-content a.st-cta{display:inline-block;box-sizing:border-box;padding:12px 20px;border:0;border-radius:8px;' +
       'background:#111827;color:#fff;font:inherit;font-weight:600;text-align:center;text-decoration:none;cursor:pointer}' +
       '.st-cta:hover{background:#374151}' +
+      '.st-code{display:flex;gap:8px;align-items:center;margin:16px 0}.st-code code{flex:1;padding:10px 12px;border:2px dashed #9ca3af;' +
+      'border-radius:8px;font:600 18px/1.2 ui-monospace,Menlo,Consolas,monospace;letter-spacing:.04em;word-break:break-all}' +
+      '.st-copy{padding:10px 14px;border:1px solid #d1d5db;border-radius:8px;background:#fff;font:inherit;cursor:pointer}' +
       '@media (max-width:480px){.st-backdrop{padding:12px}.st-dialog{padding:24px 18px 18px}.st-cta{display:block;width:100%}}' +
       '@media (prefers-reduced-motion:reduce){.st-dialog{animation:none}}' +
       '@keyframes st-in{from{opacity:0;transform:translateY(8px)}}';
@@ -63,6 +66,20 @@
         current = null;
         next();
       }
+    }
+
+    function noop() {}
+    function pad(v) {
+      return (v < 10 ? "0" : "") + v;
+    }
+    // A [data-storetag-copy=CODE] button copies its code; it is not a click on the offer itself.
+    function copy(button) {
+      var code = button.getAttribute("data-storetag-copy"), done = function () {
+        button.textContent = "Copied!";
+      };
+      try {
+        n.clipboard.writeText(code).then(done, noop);
+      } catch (e) {}
     }
 
     function open(action, ctx) {
@@ -109,9 +126,21 @@
           return el.getClientRects().length;
         });
       }
+      // Offers: [data-storetag-countdown=EPOCH_MS] counts down to the code's expiry.
+      var clocks = content.querySelectorAll("[data-storetag-countdown]");
+      var tick = safe(function () {
+        [].forEach.call(clocks, function (el) {
+          var s = Math.max(0, Math.floor((+el.getAttribute("data-storetag-countdown") - Date.now()) / 1000));
+          var h = Math.floor(s / 3600), m = Math.floor(s / 60) % 60;
+          el.textContent = (h ? h + ":" + pad(m) : m) + ":" + pad(s % 60);
+        });
+      });
+      var ticker = clocks.length ? setInterval(tick, 1000) : 0;
+      tick();
       function shut(how) {
         if (closed) return;
         closed = true;
+        clearInterval(ticker);
         d.removeEventListener("keydown", onKey, true);
         d.removeEventListener("focusin", onFocus, true);
         host.remove();
@@ -155,6 +184,8 @@
         // A press inside the dialog that ends on the backdrop (a text selection) is not a backdrop click.
         if (e.target == backdrop && !dialog.contains(pressed)) return shut(1);
         if (close.contains(e.target)) return shut(1);
+        cta = e.target.closest && e.target.closest("[data-storetag-copy]");
+        if (cta) return copy(cta);
         cta = e.target.closest && e.target.closest("a,button,[data-storetag-cta]");
         if (cta && content.contains(cta)) {
           report("action_clicked");
@@ -175,11 +206,16 @@
       target.focus();
     }
 
-    // Loaded twice: keep the first copy, which owns the queue and the open pop-up.
+    // Loaded twice: keep the first copy, which owns the queue and the open pop-up. Offers are pop-ups
+    // with a code, drawn the same way.
     renderers.popup = renderers.popup || safe(function (action, ctx) {
       pending.push([action, ctx]);
       next();
     });
-    if (w.__storetag_loaded) w.__storetag_loaded("popup");
+    renderers.offer = renderers.popup;
+    if (w.__storetag_loaded) {
+      w.__storetag_loaded("popup");
+      w.__storetag_loaded("offer");
+    }
   } catch (e) {}
 })();

@@ -16,6 +16,7 @@ COOKIE_NAME = "last_order"
 
 OrderId = Annotated[str, Meta(pattern=r"^DS-[0-9A-F]{8}$")]
 Cents = Annotated[int, Meta(ge=0)]
+DiscountCode = Annotated[str, Meta(pattern=r"^[A-Z0-9][A-Z0-9_-]{2,63}$")]
 
 
 class OrderItem(Struct, frozen=True):
@@ -28,6 +29,8 @@ class Order(Struct, frozen=True):
     id: OrderId
     value_cents: Cents
     items: tuple[OrderItem, ...]
+    # The discount code the visitor applied, reported with the purchase so Storetag can redeem it.
+    code: DiscountCode | None = None
 
     @property
     def value(self) -> float:
@@ -45,9 +48,17 @@ class PlacedLine(Struct, frozen=True):
 _order_decoder = msgspec.json.Decoder(Order)
 
 
-def place_order(lines: list[CartLine]) -> Order:
+def place_order(lines: list[CartLine], code: str | None = None) -> Order:
     items = tuple(OrderItem(line.product.id, line.qty, line.product.price_cents) for line in lines)
-    return Order(f"DS-{secrets.token_hex(4).upper()}", total_cents(lines), items)
+    return Order(f"DS-{secrets.token_hex(4).upper()}", total_cents(lines), items, code)
+
+
+def valid_code(code: str | None) -> str | None:
+    """A discount code as the shop accepts it in a URL or cookie, or None."""
+    try:
+        return msgspec.convert(code, DiscountCode) if code else None
+    except msgspec.ValidationError:
+        return None
 
 
 def order_cookie_value(order: Order) -> str:

@@ -30,6 +30,7 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 SHIPPING_FEE_CENTS = 490
 CART_MAX_AGE = 30 * 24 * 3600
 ORDER_MAX_AGE = 24 * 3600
+DISCOUNT_COOKIE = "discount"
 MAX_FORM_BYTES = 8 * 1024
 RELATED_PRODUCTS = 3
 
@@ -48,6 +49,7 @@ def create_shop_app(
         Route("/checkout", shop.checkout),
         Route("/checkout", shop.place_order, methods=["POST"]),
         Route("/thank-you", shop.thank_you),
+        Route("/discount/{code}", shop.apply_discount),
     ]
     return Starlette(
         routes=routes, exception_handlers={HTTPException: shop.error}, max_body_size=MAX_FORM_BYTES
@@ -172,6 +174,7 @@ class Storefront:
             "cart.html",
             "cart",
             rows=[(line, cart_line_props(line.product, line.qty)) for line in lines],
+            discount_code=orders.valid_code(request.cookies.get(DISCOUNT_COOKIE)),
             subtotal_cents=subtotal,
             shipping=carts.quote_shipping(subtotal, self.free_shipping_over_cents, SHIPPING_FEE_CENTS),
         )
@@ -201,11 +204,20 @@ class Storefront:
             shipping=carts.quote_shipping(subtotal, self.free_shipping_over_cents, SHIPPING_FEE_CENTS),
         )
 
+    async def apply_discount(self, request: Request) -> Response:
+        """A link like /discount/CODE, as Shopify has: the code waits in a cookie until checkout."""
+        code = orders.valid_code(request.path_params["code"].upper())
+        if code is None:
+            raise HTTPException(400, "That is not a discount code.")
+        response = RedirectResponse("/cart", status_code=303)
+        response.set_cookie(DISCOUNT_COOKIE, code, max_age=86400, httponly=True, samesite="lax")
+        return response
+
     async def place_order(self, request: Request) -> Response:
         lines = carts.cart_lines(request_cart(request))
         if not lines:
             return RedirectResponse("/cart", status_code=303)
-        order = orders.place_order(lines)
+        order = orders.place_order(lines, orders.valid_code(request.cookies.get(DISCOUNT_COOKIE)))
         query = urlencode({"order": order.id, "value": f"{order.value:.2f}"})
         response = redirect_with_cart(f"/thank-you?{query}", {})
         response.set_cookie(
@@ -215,6 +227,7 @@ class Storefront:
             httponly=True,
             samesite="lax",
         )
+        response.delete_cookie(DISCOUNT_COOKIE, httponly=True, samesite="lax")
         return response
 
     async def thank_you(self, request: Request) -> Response:

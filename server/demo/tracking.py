@@ -30,4 +30,7 @@ def category_props(category: Category) -> Props:
 
 def purchase_props(order: Order, lines: list[PlacedLine]) -> Props:
     items = [{**cart_line_props(line.product, line.qty), "price": line.price_cents / 100} for line in lines]
-    return {"order_id": order.id, "value": order.value, "items": items}
+    props: Props = {"order_id": order.id, "value": order.value, "items": items}
+    if order.code:
+        props["code"] = order.code
+    return props

@@ -1,0 +1,85 @@
+"""The admin API under /v1/admin: coupon pools, coupon verification and redemption, rule stats.
+
+Every route needs `Authorization: Bearer TOKEN`; the server keeps only the token's SHA-256 and compares in
+constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Awaitable, Callable
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from server import protocol as p
+from server.ingest import Runtime
+from server.responses import error, json_response
+from server.sites import Site
+
+Handler = Callable[[Request, Site], Awaitable[Response]]
+
+
+def admin_routes(runtime: Runtime) -> list[Route]:
+    token_sha256 = runtime.settings.admin_token_sha256
+
+    def guarded(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            if token_sha256 is None:
+                return error(403, "the admin API is off: set STORETAG_ADMIN_TOKEN")
+            scheme, _, token = request.headers.get("authorization", "").partition(" ")
+            presented = hashlib.sha256(token.encode()).hexdigest()
+            if scheme.lower() != "bearer" or not hmac.compare_digest(presented, token_sha256):
+                return error(401, "a valid bearer token is required")
+            site = runtime.sites.get(request.path_params["site"])
+            if site is None:
+                return error(404, "unknown site")
+            try:
+                return await handler(request, site)
+            except msgspec.DecodeError as exc:
+                return error(400, str(exc))
+            except ValueError as exc:
+                return error(400, str(exc))
+
+        return endpoint
+
+    async def upload_pool(request: Request, site: Site) -> Response:
+        upload = msgspec.json.decode(await request.body(), type=p.PoolUpload)
+        pool = request.path_params["pool"]
+        added, size = await runtime.coupons.add_to_pool(site.key, pool, upload.codes)
+        return json_response(p.PoolSize(pool, size, added))
+
+    async def pool_size(request: Request, site: Site) -> Response:
+        pool = request.path_params["pool"]
+        return json_response(p.PoolSize(pool, await runtime.coupons.pool_size(site.key, pool)))
+
+    async def verify_coupon(request: Request, site: Site) -> Response:
+        now_ms = int(runtime.clock() * 1000)
+        return json_response(await runtime.coupons.verify(site, request.path_params["code"], now_ms))
+
+    async def redeem_coupon(request: Request, site: Site) -> Response:
+        redemption = msgspec.json.decode(await request.body(), type=p.Redemption)
+        now_ms = int(runtime.clock() * 1000)
+        verdict = await runtime.coupons.redeem(
+            site, request.path_params["code"], redemption.order_id, redemption.value, now_ms
+        )
+        return json_response(verdict, 200 if verdict.valid else 409)
+
+    async def rule_totals(request: Request, site: Site) -> Response:
+        days = request.query_params.get("days", "7")
+        if not days.isdigit() or not 1 <= int(days) <= 400:
+            return error(400, "days must be a whole number from 1 to 400")
+        totals = await runtime.stats.totals(site.key, int(days), int(runtime.clock() * 1000))
+        return json_response(p.RuleTotals(int(days), totals))
+
+    prefix = "/v1/admin/sites/{site}"
+    return [
+        Route(f"{prefix}/pools/{{pool:str}}", guarded(upload_pool), methods=["POST"]),
+        Route(f"{prefix}/pools/{{pool:str}}", guarded(pool_size), methods=["GET"]),
+        Route(f"{prefix}/coupons/{{code:str}}", guarded(verify_coupon), methods=["GET"]),
+        Route(f"{prefix}/coupons/{{code:str}}/redeem", guarded(redeem_coupon), methods=["POST"]),
+        Route(f"{prefix}/stats", guarded(rule_totals), methods=["GET"]),
+    ]
