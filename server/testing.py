@@ -67,14 +67,14 @@ class Simulator:
             clock=lambda: self.now,
         )
 
-    def advance(self, *, seconds: float = 0, minutes: float = 0, days: float = 0) -> None:
-        self.now += seconds + 60 * minutes + 86400 * days
+    def advance(self, *, seconds: float = 0, minutes: float = 0, hours: float = 0, days: float = 0) -> None:
+        self.now += seconds + 60 * minutes + 3600 * hours + 86400 * days
 
     async def send(self, *events: p.Event) -> list[p.Action]:
         """Posts one batch and returns the actions answered. As the tag does, actions triggered `now` are
         shown at once; others stay armed until the test calls fire()."""
         batch = p.EventBatch(self.site.key, self.visitor, self.session, list(events), secrets.token_hex(16))
-        answer = await self._ingest(batch)
+        answer = self.last_answer = await self._ingest(batch)
         for action in answer.actions:
             if action.trigger == "now":
                 await self.fire(action)
@@ -91,10 +91,7 @@ class Simulator:
         return self.last_answer.withdraw
 
     async def _ingest(self, batch: p.EventBatch) -> p.Answer:
-        self.last_answer = await self.runtime.ingest(
-            batch, None, self.user_agent, self.accept_language, self.country
-        )
-        return self.last_answer
+        return await self.runtime.ingest(batch, None, self.user_agent, self.accept_language, self.country)
 
     async def track(self, event_type: str, url: str = "https://shop.test/", **props: Any) -> list[p.Action]:
         event = msgspec.convert({"type": event_type, "url": url, "props": props}, p.Event)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,37 +11,21 @@ import pytest
 from server.engine import BUILTIN_RULES_DIR, load_rules
 from server.rules import Cap
 from server.testing import Simulator
+from tests.rulefiles import rule_source, write_rules
 from tests.wire import batch, event, new_id, post
 
 
-def write_rules(directory: Path, **modules: str) -> Path:
-    (directory / "templates").mkdir(parents=True, exist_ok=True)
-    (directory / "templates" / "hello.html").write_text("<h2>Hello {{ name }}</h2>")
-    for name, source in modules.items():
-        (directory / f"{name}.py").write_text(textwrap.dedent(source))
-    return directory
+def greeter(name: str, priority: int = 0) -> str:
+    return rule_source(priority=priority, action=f'Popup("hello.html", name="{name}")')
 
 
-GREETER = """
-    from server.rules import Popup, Visit, rule
-
-    @rule(on="page_view", priority={priority})
-    def greeter(visit: Visit) -> Popup:
-        return Popup("hello.html", name="{name}")
-"""
-BROKEN = """
-    from server.rules import Popup, Visit, rule
-
-    @rule(on="page_view", priority=100)
-    def broken(visit: Visit) -> Popup:
-        raise RuntimeError("bug in a rule")
-"""
+BROKEN = rule_source(priority=100, action='Popup("hello.html", name=str(1 / 0))')
 
 
 async def test_a_raising_rule_is_logged_and_counted_and_the_answer_still_goes_out(
     make_client: Callable[..., httpx.AsyncClient], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    rules_dir = write_rules(tmp_path, broken=BROKEN, zz_greeter=GREETER.format(priority=0, name="Ada"))
+    rules_dir = write_rules(tmp_path, broken=BROKEN, zz_greeter=greeter("Ada"))
     client = make_client(rules_dir=rules_dir)
     response = await post(client, batch(event("page_view"), visitor=new_id()))
     assert response.status_code == 200
@@ -56,8 +39,8 @@ async def test_a_raising_rule_is_logged_and_counted_and_the_answer_still_goes_ou
 async def test_a_template_that_fails_to_render_skips_only_its_action(tmp_path: Path) -> None:
     write_rules(
         tmp_path,
-        a_missing=GREETER.replace("hello.html", "nope.html").format(priority=5, name="x"),
-        b_greeter=GREETER.format(priority=0, name="Bo"),
+        a_missing=greeter("x", priority=5).replace("hello.html", "nope.html"),
+        b_greeter=greeter("Bo"),
     )
     sim = Simulator(rule_dirs=[tmp_path])
     assert await sim.page_view() == []  # the top-priority action fails; no silent swap on this page
@@ -65,15 +48,13 @@ async def test_a_template_that_fails_to_render_skips_only_its_action(tmp_path: P
 
 
 async def test_the_highest_priority_rule_wins_the_one_modal(tmp_path: Path) -> None:
-    write_rules(
-        tmp_path, low=GREETER.format(priority=1, name="low"), high=GREETER.format(priority=9, name="high")
-    )
+    write_rules(tmp_path, low=greeter("low", priority=1), high=greeter("high", priority=9))
     [action] = await Simulator(rule_dirs=[tmp_path]).page_view()
     assert action.id == "high"
 
 
 def test_template_values_are_escaped(tmp_path: Path) -> None:
-    write_rules(tmp_path, greeter=GREETER.format(priority=0, name="<img src=x onerror=alert(1)>"))
+    write_rules(tmp_path, greeter=greeter("x"))
     html = (
         Simulator(rule_dirs=[tmp_path])
         .runtime.renderer.templates.get_template("hello.html")
@@ -83,20 +64,20 @@ def test_template_values_are_escaped(tmp_path: Path) -> None:
 
 
 async def test_rules_are_only_called_for_the_events_they_listen_to(tmp_path: Path) -> None:
-    write_rules(tmp_path, greeter=GREETER.format(priority=0, name="x"))
+    write_rules(tmp_path, greeter=greeter("x"))
     sim = Simulator(rule_dirs=[tmp_path])
     assert await sim.track("cart_add", id="mug") == []
     assert await sim.page_view() != []
 
 
 def test_duplicate_rule_ids_fail_at_start_up(tmp_path: Path) -> None:
-    write_rules(tmp_path, welcome=GREETER.format(priority=0, name="x"))
+    write_rules(tmp_path, welcome=greeter("x"))
     with pytest.raises(SystemExit, match="duplicate rule id 'welcome'"):
         load_rules([BUILTIN_RULES_DIR, tmp_path])
 
 
 def test_unknown_event_names_fail_at_start_up(tmp_path: Path) -> None:
-    write_rules(tmp_path, typo=GREETER.replace("page_view", "page_veiw").format(priority=0, name="x"))
+    write_rules(tmp_path, typo=rule_source(on="page_veiw"))
     with pytest.raises(ValueError, match="unknown event types \\['page_veiw'\\]"):
         load_rules([tmp_path])
 
