@@ -41,11 +41,11 @@ class Decision:
 
 @dataclass(frozen=True)
 class Decisions:
-    chosen: list[Decision]
+    # Per trigger slot, the actions rules want there, highest priority first: the first that can be built
+    # (its template renders, its code can be issued) takes the slot.
+    slots: list[list[Decision]]
     # Rule ids whose armed actions the tag must drop ("*": all), because their conditions no longer hold.
     withdrawn: list[str]
-    # (loser, winner) for each rule that wanted a slot a higher-priority rule took.
-    lost: list[tuple[str, str]]
 
 
 def _import_file(path: Path, name: str) -> ModuleType:
@@ -107,32 +107,26 @@ class Engine:
         self.failures: Counter[str] = Counter()
 
     def decide(self, state: VisitorState, events: Sequence[p.Event], site: Site, now_ms: int) -> Decisions:
-        """Calls each rule listening to these events once, with the latest such event. Per trigger, the
-        highest priority action wins (ties: the rule loaded first); the tag shows one modal at a time."""
+        """Calls each rule listening to these events once, with the latest such event, and ranks the actions
+        per trigger by priority (ties: the rule loaded first); the tag shows one modal at a time."""
         latest: dict[str, p.Event] = {}
         for event in events:
             for rule in self.by_event.get(p.type_of(event), ()):
                 latest[rule.id] = event
         site_limited = self._site_limit_reached(state, site, now_ms)
-        chosen: dict[str, Decision] = {}
+        slots: dict[str, list[Decision]] = defaultdict(list)
         withdrawn: list[str] = ["*"] if site_limited else []
-        lost: list[tuple[str, str]] = []
         for rule in sorted((self.rules[rule_id] for rule_id in latest), key=lambda rule: -rule.spec.priority):
             action = None
             if rule.spec.transactional or not site_limited:
                 history = state.actions.get(rule.id)
                 if rule.spec.allows(history, state.session.started, now_ms):
                     action = self._call(rule, Visit(state, latest[rule.id], site, now_ms, self.segments))
-            winner = chosen.get(rule.spec.trigger)
             if action is None:
                 withdrawn.append(rule.id)
-            elif winner is None:
-                chosen[rule.spec.trigger] = Decision(rule, action)
             else:
-                withdrawn.append(rule.id)
-                lost.append((rule.id, winner.rule.id))
-                log.info("rule %s lost the %s slot to %s", rule.id, rule.spec.trigger, winner.rule.id)
-        return Decisions(list(chosen.values()), withdrawn, lost)
+                slots[rule.spec.trigger].append(Decision(rule, action))
+        return Decisions(list(slots.values()), withdrawn)
 
     def _site_limit_reached(self, state: VisitorState, site: Site, now_ms: int) -> bool:
         if not (site.popups_per_session or site.quiet_period_s):

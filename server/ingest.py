@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from server import protocol as p
 from server.actions import Renderer, template_environment
 from server.coupons import Coupons
-from server.engine import Decision, Decisions, Engine, load_rules
+from server.engine import Decision, Engine, load_rules
 from server.rules import Offer
 from server.settings import Settings
 from server.sites import Site
@@ -81,18 +81,26 @@ class Runtime:
 
         state, applied = await self.store.update(site.key, batch.visitor, change)
         decisions = self.engine.decide(state, applied, site, now_ms)
-        counts, revenue = action_counts(applied, decisions)
-        actions = []
-        for decision in decisions.chosen:
-            action = await self._action(decision, site, batch.visitor, now_ms)
-            if action is not None:
-                actions.append(action)
-                counts[f"{decision.rule.id}:offered"] += 1
+        counts, revenue = action_counts(applied)
+        actions, withdrawn = [], list(decisions.withdrawn)
+        for candidates in decisions.slots:
+            winner = None
+            for decision in candidates:
+                if winner is not None:
+                    withdrawn.append(decision.rule.id)
+                    counts[f"{decision.rule.id}:lost"] += 1
+                    log.info("rule %s lost its slot to %s", decision.rule.id, winner)
+                elif (action := await self._action(decision, site, batch.visitor, now_ms)) is not None:
+                    actions.append(action)
+                    winner = decision.rule.id
+                    counts[f"{winner}:offered"] += 1
+                else:
+                    withdrawn.append(decision.rule.id)
         for event in applied:
             if isinstance(event, p.Purchase) and event.props.code:
                 await self._redeem(site, event.props, now_ms, counts, revenue)
         await self.stats.record(site.key, now_ms, counts, revenue)
-        return p.Answer(actions=actions, withdraw=decisions.withdrawn)
+        return p.Answer(actions=actions, withdraw=withdrawn)
 
     async def _action(self, decision: Decision, site: Site, visitor: str, now_ms: int) -> p.Action | None:
         offer = decision.action
@@ -146,8 +154,8 @@ def build_runtime(
     )
 
 
-def action_counts(applied: list[p.Event], decisions: Decisions) -> tuple[Counter[str], dict[str, float]]:
-    counts: Counter[str] = Counter(f"{loser}:lost" for loser, _ in decisions.lost)
+def action_counts(applied: list[p.Event]) -> tuple[Counter[str], dict[str, float]]:
+    counts: Counter[str] = Counter()
     for event in applied:
         if isinstance(event, p.ActionShown | p.ActionClicked | p.ActionClosed):
             counts[f"{event.props.action}:{p.type_of(event).removeprefix('action_')}"] += 1

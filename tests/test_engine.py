@@ -36,14 +36,15 @@ async def test_a_raising_rule_is_logged_and_counted_and_the_answer_still_goes_ou
     assert runtime.engine.failures["broken"] == 1
 
 
-async def test_a_template_that_fails_to_render_skips_only_its_action(tmp_path: Path) -> None:
+async def test_a_template_that_fails_to_render_gives_the_slot_to_the_next_rule(tmp_path: Path) -> None:
     write_rules(
         tmp_path,
         a_missing=greeter("x", priority=5).replace("hello.html", "nope.html"),
         b_greeter=greeter("Bo"),
     )
     sim = Simulator(rule_dirs=[tmp_path])
-    assert await sim.page_view() == []  # the top-priority action fails; no silent swap on this page
+    [action] = await sim.page_view()
+    assert action.id == "b_greeter"
     assert sim.runtime.renderer.failures["a_missing"] == 1
 
 
