@@ -161,7 +161,8 @@
 
     // Triggers: name -> function (fire, argument) that arms and returns a function that disarms.
     // The argument is what follows the first ":" in action.trigger ("delay:5" -> "5").
-    var t0 = Date.now(), touch = "ontouchstart" in w || n.maxTouchPoints > 0;
+    // Time on page counts from the start of navigation, not from when this async script ran.
+    var t0 = Date.now() - (w.performance ? performance.now() : 0), touch = "ontouchstart" in w || n.maxTouchPoints > 0;
     function on(target, type, f) {
       f = safe(f);
       target.addEventListener(type, f, {passive: true, capture: true});
