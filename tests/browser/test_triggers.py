@@ -27,7 +27,7 @@ def page_html(path: str, tag_src: str) -> bytes:
 
 @pytest.fixture(scope="module")
 def sites(redis_url: str) -> Iterator[tuple[str, str]]:
-    """(page origin, API origin): trigger test pages on one origin, the API with the trigger rules on another."""
+    """(page origin, API origin): test pages on one origin, the API with the trigger rules on another."""
     page_port, api_port = free_port(), free_port()
     page_origin = f"http://127.0.0.1:{page_port}"
     api = LiveServer(
