@@ -1,4 +1,5 @@
-"""A welcome pop-up for first-time visitors once they have seen two pages, never in the checkout flow."""
+"""A welcome pop-up for first-time visitors browsing a second page: not for one who is already shopping
+(a cart) and never in the checkout flow."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from server.rules import Popup, Visit, rule
 
 @rule(on="page_view", cap="1/ever")
 def welcome(visit: Visit) -> Popup | None:
-    if visit.is_first_visit and visit.pages >= 2 and visit.page_type not in ("checkout", "thank_you"):
+    shopping = visit.cart.count > 0 or visit.page_type in ("cart", "checkout", "thank_you")
+    if visit.is_first_visit and visit.pages >= 2 and not shopping:
         return Popup("welcome.html", title="Welcome! First time here?")
     return None

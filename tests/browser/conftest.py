@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, async_playwright
 
 from tests.conftest import LiveServer, free_port
 
@@ -77,11 +77,16 @@ class PageProblems:
 
 
 @pytest.fixture
-async def page(browser: Browser) -> AsyncIterator[Page]:
+async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
+    """A fresh browser profile: a new visitor."""
     context = await browser.new_context()
-    page = await context.new_page()
-    yield page
+    yield context
     await context.close()
+
+
+@pytest.fixture
+async def page(context: BrowserContext) -> Page:
+    return await context.new_page()
 
 
 @pytest.fixture

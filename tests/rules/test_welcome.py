@@ -29,7 +29,15 @@ async def test_returning_visitor_is_not_welcomed() -> None:
 
 async def test_checkout_is_never_interrupted_by_the_welcome() -> None:
     sim = Simulator(rules=["welcome"])
-    await sim.page_view(page_type="cart")
+    await sim.page_view(page_type="home")
+    assert await sim.page_view(page_type="cart") == []
     assert await sim.page_view(page_type="checkout") == []
     assert await sim.page_view(page_type="thank_you") == []
     assert await sim.page_view(page_type="home") != []
+
+
+async def test_a_visitor_who_is_already_shopping_is_not_welcomed() -> None:
+    sim = Simulator(rules=["welcome"])
+    await sim.page_view()
+    await sim.track("cart_add", id="mug", price=12)
+    assert await sim.page_view(page_type="product") == []

@@ -1,0 +1,113 @@
+"""The demo shop's exit-intent offer in Chromium: a cart worth saving, a single-use code shown once and kept,
+applied through the shop's discount link, redeemed by the purchase; caps that survive a cleared browser."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+
+import redis.asyncio as aioredis
+from playwright.async_api import BrowserContext, Error, Page, Response, expect
+
+from server.visitor import state_decoder
+from tests.browser.conftest import Shop
+
+DIALOG = "[data-storetag=popup] [role=dialog]"
+
+
+class OffersSeen:
+    """Offers in the server's answers to this page, as the tag receives them."""
+
+    def __init__(self, page: Page) -> None:
+        self.offers: list[dict[str, str]] = []
+        page.on("response", self._read)
+
+    async def _read(self, response: Response) -> None:
+        if response.url.endswith("/v1/events") and response.ok:
+            with contextlib.suppress(Error):  # a beacon's answer has no body to read
+                answer = await response.json()
+                self.offers += [action for action in answer["actions"] if action["kind"] == "offer"]
+
+    async def next(self, page: Page) -> dict[str, str]:
+        """The next offer to arrive (within 5 s)."""
+        seen = len(self.offers)
+        for _ in range(50):
+            if len(self.offers) > seen:
+                return self.offers[-1]
+            await page.wait_for_timeout(100)
+        raise AssertionError("no offer in the server's answers")
+
+
+async def fill_cart_worth_saving(page: Page, shop: Shop) -> dict[str, str]:
+    """Socks and a sweater: 54 EUR, past free shipping (no nudge), worth a rescue. Returns the armed offer."""
+    seen = OffersSeen(page)
+    await page.goto(f"{shop.url}/p/socks-stripe")
+    await page.locator("[data-test=add-to-cart]").click()
+    await page.goto(f"{shop.url}/p/sweater-merino")
+    await page.locator("[data-test=add-to-cart]").click()
+    await page.wait_for_url(re.compile(r"/cart$"))
+    offer = await seen.next(page)
+    assert offer["id"] == "cart_rescue" and offer["code"].startswith("STAY10-")
+    return offer
+
+
+async def leave_through_the_top(page: Page) -> None:
+    await page.wait_for_function("performance.now() > 2100")
+    await page.mouse.move(500, 300)
+    await page.mouse.move(500, -5)
+
+
+async def test_an_abandoning_cart_gets_a_code_that_the_purchase_redeems(
+    shop: Shop, page: Page, context: BrowserContext, redis: aioredis.Redis
+) -> None:
+    await context.grant_permissions(["clipboard-read", "clipboard-write"], origin=shop.url)
+    offer = await fill_cart_worth_saving(page, shop)
+    await expect(page.locator(DIALOG)).to_have_count(0)  # armed, not shown: the visitor has not left yet
+
+    await leave_through_the_top(page)
+    dialog = page.locator(DIALOG)
+    await expect(dialog).to_contain_text(offer["code"])
+    await expect(dialog.locator("[data-storetag-countdown]")).to_have_text(re.compile(r"^1:59:\d\d$"))
+    await dialog.locator("[data-storetag-copy]").click()
+    await expect(dialog.locator("[data-storetag-copy]")).to_have_text("Copied!")
+    assert await page.evaluate("navigator.clipboard.readText()") == offer["code"]
+
+    await dialog.get_by_text("Apply the code").click()
+    await expect(page.locator("[data-test=discount-code]")).to_contain_text(offer["code"])
+    await page.locator("[data-test=go-to-checkout]").click()
+    await page.locator("[data-test=place-order]").click()
+    await page.wait_for_url(re.compile(r"/thank-you"))
+    await expect(page.locator(DIALOG)).to_contain_text("Thank you")
+    assert await redis.exists(f"st:{{demo}}:redeemed:{offer['code']}")
+
+
+async def test_the_offer_keeps_its_code_across_reloads_and_shows_once(shop: Shop, page: Page) -> None:
+    offer = await fill_cart_worth_saving(page, shop)
+    seen = OffersSeen(page)
+    await page.reload()
+    assert (await seen.next(page))["code"] == offer["code"]
+
+    await leave_through_the_top(page)
+    await expect(page.locator(DIALOG)).to_contain_text(offer["code"])
+    await page.keyboard.press("Escape")
+    async with page.expect_response("**/v1/events") as after_show:
+        await page.reload()
+    assert [a for a in (await (await after_show.value).json())["actions"] if a["kind"] == "offer"] == []
+
+
+async def test_caps_hold_when_the_visitor_clears_local_storage(
+    shop: Shop, page: Page, redis: aioredis.Redis
+) -> None:
+    await page.goto(shop.url)
+    await page.goto(f"{shop.url}/c/kitchen")
+    await expect(page.locator(DIALOG)).to_contain_text("Welcome")
+    await page.keyboard.press("Escape")
+    visitor = await page.evaluate("localStorage.getItem('storetag.vid')")
+    await page.evaluate("localStorage.clear()")
+    await page.goto(f"{shop.url}/c/apparel")
+    await page.goto(f"{shop.url}/c/stationery")
+    await page.wait_for_load_state("networkidle")
+    await expect(page.locator(DIALOG)).to_have_count(0)
+    assert await page.evaluate("localStorage.getItem('storetag.vid')") == visitor
+    state = state_decoder.decode(await redis.get(f"st:{{demo:{visitor}}}:state"))
+    assert len(state.actions["welcome"].shown) == 1
