@@ -215,3 +215,15 @@ async def test_an_expired_action_never_fires(sites: tuple[str, str], page: Page)
     await open_armed(page, f"{sites[0]}/expiring")
     await page.wait_for_function("performance.now() > 4000")
     await expect(page.locator(DIALOG)).to_have_count(0)
+
+
+async def test_of_two_rules_competing_for_the_modal_only_the_higher_priority_shows(
+    sites: tuple[str, str], page: Page
+) -> None:
+    async with page.expect_response("**/v1/events") as answer:
+        await page.goto(f"{sites[0]}/compete")
+    assert "t_compete_low" in (await (await answer.value).json())["withdraw"]
+    await expect(page.locator(DIALOG)).to_contain_text("t_compete_high")
+    await page.keyboard.press("Escape")
+    await page.wait_for_load_state("networkidle")
+    await expect(page.locator(DIALOG)).to_have_count(0)
