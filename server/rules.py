@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any, TypeAlias
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -238,7 +239,10 @@ class Visit:
         self.event = event
         self.site = site
         self.now_ms = now_ms
-        self.cart = Cart(dict(state.session.cart), state.cart_value)
+
+    @cached_property
+    def cart(self) -> Cart:
+        return Cart(dict(self._state.session.cart), self._state.cart_value)
 
     def in_segment(self, name: str) -> bool:
         predicate = self._segments.get(name)

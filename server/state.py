@@ -1,13 +1,16 @@
 """The one module that talks to Redis: key layout, atomic visitor updates, the embedded store.
 
 A visitor's whole state is one msgpack value under a key hash-tagged with site and visitor, so it lives in
-one Redis Cluster slot. Updates are optimistic: read, apply in Python, write back with a compare-and-set
-script; a concurrent writer makes the script fail and the update is retried on the fresh value.
+one Redis Cluster slot. Updates are optimistic: apply in Python to the value this process last wrote for
+the visitor (or none), and write back with a compare-and-set script. When that guess is stale (another tab
+on another server, a first request here) the script answers with the current value and the update is retried
+on it. So a visitor's usual request costs one round trip, and nothing is ever lost.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -20,6 +23,8 @@ log = logging.getLogger("storetag.state")
 T = TypeVar("T")
 
 MAX_ATTEMPTS = 50
+# Values this process last wrote, as guesses for the next compare-and-set: a guess is never trusted.
+LAST_WRITTEN_KEPT = 20_000
 
 # KEYS[1] state key; ARGV[1] the value read ("" when there was none), ARGV[2] the new value, ARGV[3] TTL s.
 # Returns 1 when written, else the current value so the caller can retry without another round trip.
@@ -63,6 +68,7 @@ class VisitorStore:
         self.redis = redis
         self.ttl_s = ttl_s
         self._compare_and_set = redis.register_script(_COMPARE_AND_SET)
+        self._last_written: OrderedDict[str, bytes] = OrderedDict()
 
     async def _get(self, key: str) -> bytes:
         raw = await self.redis.get(key)
@@ -77,17 +83,22 @@ class VisitorStore:
     ) -> tuple[VisitorState, T]:
         """Applies change() atomically; returns the state written and what change() returned."""
         key = visitor_key(site, visitor, "state")
-        raw = await self._get(key)
+        raw = self._last_written.pop(key, b"")
         for _ in range(MAX_ATTEMPTS):
             state = state_decoder.decode(raw) if raw else VisitorState()
             result = change(state)
-            written = await self._compare_and_set(
-                keys=[key], args=[raw, state_encoder.encode(state), self.ttl_s]
-            )
+            new = state_encoder.encode(state)
+            written = await self._compare_and_set(keys=[key], args=[raw, new, self.ttl_s])
             if written == 1:
+                self._remember(key, new)
                 return state, result
             raw = bytes(written)
         raise ConflictError(f"visitor state kept changing under {MAX_ATTEMPTS} attempts")
+
+    def _remember(self, key: str, value: bytes) -> None:
+        self._last_written[key] = value
+        if len(self._last_written) > LAST_WRITTEN_KEPT:
+            self._last_written.popitem(last=False)
 
     async def ping(self) -> bool:
         return bool(await self.redis.ping())
