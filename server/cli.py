@@ -86,8 +86,8 @@ def load_coupons(args: argparse.Namespace) -> None:
     print(f"pool {args.pool} of {args.site}: {added} new codes, {size} in the pool")
 
 
-def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=os.environ.get("STORETAG_LOG_LEVEL", "INFO"), format=LOG_FORMAT)
+def build_parser() -> argparse.ArgumentParser:
+    """Every subcommand and its options; docker/ is checked against it."""
     parser = argparse.ArgumentParser(prog="storetag", description="Storetag server")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -112,6 +112,10 @@ def main(argv: list[str] | None = None) -> None:
     load_cmd.add_argument("pool")
     load_cmd.add_argument("file")
     load_cmd.set_defaults(run=load_coupons)
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=os.environ.get("STORETAG_LOG_LEVEL", "INFO"), format=LOG_FORMAT)
+    args = build_parser().parse_args(argv)
     args.run(args)
