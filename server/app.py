@@ -7,7 +7,6 @@ import logging
 from collections.abc import AsyncIterator
 
 import msgspec
-import redis.exceptions
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,7 +19,7 @@ from server.ingest import Refused, build_runtime
 from server.responses import error, json_response
 from server.settings import Settings, settings_from_env
 from server.sites import load_sites
-from server.state import ConflictError, connect
+from server.state import UNAVAILABLE, ConflictError, connect
 from server.tag import Asset, TagAssets
 
 log = logging.getLogger("storetag")
@@ -102,7 +101,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             return error(400, str(exc), cors)
         except Refused as refused:
             return error(refused.status, refused.message, cors)
-        except (redis.exceptions.RedisError, ConflictError, OSError) as exc:
+        except (*UNAVAILABLE, ConflictError) as exc:
             log.warning("events not stored: %s", exc)
             return error(503, "state store unavailable; retry later", {**cors, "Retry-After": "5"})
         return json_response(answer, headers=cors)
@@ -129,7 +128,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def readyz(request: Request) -> Response:
         try:
             await runtime.store.ping()
-        except (redis.exceptions.RedisError, OSError) as exc:
+        except UNAVAILABLE as exc:
             return error(503, f"redis unavailable: {exc}")
         return Response(b'{"ok":true}', media_type=JSON)
 

@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import redis.asyncio as aioredis
+import redis.exceptions
+from redis.asyncio.cluster import RedisCluster
 
 from server.visitor import VisitorState, state_decoder, state_encoder
 
@@ -42,6 +44,11 @@ class ConflictError(RuntimeError):
     pass
 
 
+# What a call to the store raises when Redis cannot answer. A cluster client that reaches no node raises
+# RedisClusterException, which is not a RedisError.
+UNAVAILABLE = (redis.exceptions.RedisError, redis.exceptions.RedisClusterException, OSError)
+
+
 def visitor_key(site: str, visitor: str, part: str) -> str:
     return f"st:{{{site}:{visitor}}}:{part}"
 
@@ -50,8 +57,20 @@ def site_key(site: str, part: str) -> str:
     return f"st:{{{site}}}:{part}"
 
 
+# REDIS_URL schemes that name a Redis Cluster (any of its nodes) → the scheme of the node URL.
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+
+
 def connect(redis_url: str | None) -> aioredis.Redis:
     if redis_url is not None:
+        scheme, _, rest = redis_url.partition("://")
+        if scheme in CLUSTER_SCHEMES:
+            cluster = RedisCluster.from_url(
+                f"{CLUSTER_SCHEMES[scheme]}://{rest}", socket_timeout=2, socket_connect_timeout=2
+            )
+            # Typed as a Redis: Storetag uses only what both answer alike (one-key commands, scripts on one
+            # key, pipelines within one hash tag); tests/test_cluster.py runs the server on a real cluster.
+            return cast(aioredis.Redis, cluster)
         return aioredis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
     import fakeredis
 
