@@ -16,9 +16,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from server import protocol as p
+from server.breaker import StoreUnavailable
 from server.ingest import Runtime
 from server.responses import error, json_response
 from server.sites import Site
+from server.state import UNAVAILABLE
 
 Handler = Callable[[Request, Site], Awaitable[Response]]
 
@@ -38,11 +40,14 @@ def admin_routes(runtime: Runtime) -> list[Route]:
             if site is None:
                 return error(404, "unknown site")
             try:
-                return await handler(request, site)
+                with runtime.breaker.guard():
+                    return await handler(request, site)
             except msgspec.DecodeError as exc:
                 return error(400, str(exc))
             except ValueError as exc:
                 return error(400, str(exc))
+            except (*UNAVAILABLE, StoreUnavailable):
+                return error(503, "state store unavailable; retry later", {"Retry-After": "5"})
 
         return endpoint
 

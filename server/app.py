@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from server import protocol as p
 from server.admin import admin_routes
+from server.breaker import StoreUnavailable
 from server.engine import BUILTIN_RULES_DIR
 from server.ingest import Refused, build_runtime
 from server.responses import error, json_response
@@ -25,6 +26,14 @@ from server.tag import Asset, TagAssets
 log = logging.getLogger("storetag")
 
 JSON = "application/json"
+DEGRADED_HEADERS = {"Retry-After": "5", "Storetag-Degraded": "redis"}
+
+
+def degraded(cors: dict[str, str]) -> Response:
+    """While Redis is unreachable: 503 (so the tag keeps the batch to resend), nothing to show, and a
+    header saying why."""
+    body = p.DegradedAnswer([], error="state store unavailable; retry later")
+    return json_response(body, 503, {**cors, **DEGRADED_HEADERS})
 
 
 async def read_body(request: Request, limit: int) -> bytes | None:
@@ -58,7 +67,12 @@ def asset_response(request: Request, asset: Asset) -> Response:
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or settings_from_env()
     rule_dirs = [BUILTIN_RULES_DIR, *([settings.rules_dir] if settings.rules_dir else [])]
-    runtime = build_runtime(settings, load_sites(settings.sites_file), connect(settings.redis_url), rule_dirs)
+    runtime = build_runtime(
+        settings,
+        load_sites(settings.sites_file),
+        connect(settings.redis_url, settings.redis_timeout_ms / 1000),
+        rule_dirs,
+    )
     engine = runtime.engine
     tag = TagAssets()
     log.info("storetag: %d sites, %d rules", len(runtime.sites), len(engine.rules))
@@ -90,20 +104,23 @@ def create_app(settings: Settings | None = None) -> Starlette:
             return error(413, f"body over {p.MAX_BODY_BYTES // 1024} KB", cors)
         try:
             batch = p.batch_decoder.decode(body)
-            answer = await runtime.ingest(
-                batch,
-                origin,
-                user_agent=request.headers.get("user-agent", ""),
-                accept_language=request.headers.get("accept-language", ""),
-                country=country_of(request),
-            )
+            with runtime.breaker.guard():
+                answer = await runtime.ingest(
+                    batch,
+                    origin,
+                    user_agent=request.headers.get("user-agent", ""),
+                    accept_language=request.headers.get("accept-language", ""),
+                    country=country_of(request),
+                )
         except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
             return error(400, str(exc), cors)
         except Refused as refused:
             return error(refused.status, refused.message, cors)
-        except (*UNAVAILABLE, ConflictError) as exc:
+        except (*UNAVAILABLE, StoreUnavailable):  # the breaker logs when Redis goes and comes back
+            return degraded(cors)
+        except ConflictError as exc:
             log.warning("events not stored: %s", exc)
-            return error(503, "state store unavailable; retry later", {**cors, "Retry-After": "5"})
+            return degraded(cors)
         return json_response(answer, headers=cors)
 
     async def preflight_events(request: Request) -> Response:
@@ -127,8 +144,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     async def readyz(request: Request) -> Response:
         try:
-            await runtime.store.ping()
-        except UNAVAILABLE as exc:
+            with runtime.breaker.guard():
+                await runtime.store.ping()
+        except (*UNAVAILABLE, StoreUnavailable) as exc:
             return error(503, f"redis unavailable: {exc}")
         return Response(b'{"ok":true}', media_type=JSON)
 

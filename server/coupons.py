@@ -33,6 +33,7 @@ CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{2,63}$")
 POOL_TTL_S = 400 * 86400
 RECORD_GRACE_S = 30 * 86400
 LOW_POOL = 20
+POOL_CHUNK = 5000
 HOUR_S = 3600
 # Generated codes: PREFIX-BODY, BODY = base32(expiry hour, percent, 5 random bytes, 5 bytes of HMAC).
 _BODY = struct.Struct(">IB5s")
@@ -102,12 +103,15 @@ class Coupons:
         if bad:
             raise ValueError(f"codes must be 3 to 64 of A-Z 0-9 _ -, not {bad[:3]}")
         key = site_key(site, f"pool:{pool}")
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.sadd(key, *clean) if clean else pipe.scard(key)
+        # In chunks, not one transaction: one huge SADD would stall Redis for every visitor, and adding is
+        # idempotent, so an upload cut short is simply sent again.
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for start in range(0, len(clean), POOL_CHUNK):
+                pipe.sadd(key, *clean[start : start + POOL_CHUNK])
             pipe.expire(key, POOL_TTL_S)
             pipe.scard(key)
-            added, _, size = await pipe.execute()
-        return (int(added) if clean else 0), int(size)
+            *added, _, size = await pipe.execute()
+        return sum(int(count) for count in added), int(size)
 
     async def pool_size(self, site: str, pool: str) -> int:
         return int(await self.redis.scard(site_key(site, f"pool:{pool}")))

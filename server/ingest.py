@@ -6,13 +6,14 @@ import logging
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis.asyncio as aioredis
 
 from server import protocol as p
 from server.actions import Renderer, template_environment
+from server.breaker import Breaker
 from server.coupons import Coupons
 from server.engine import Decision, Engine, load_rules
 from server.rules import Offer
@@ -44,6 +45,7 @@ class Runtime:
     coupons: Coupons
     stats: RuleStats
     clock: Callable[[], float] = time.time
+    breaker: Breaker = field(default_factory=Breaker)
 
     def site_for(self, key: str, origin: str | None) -> Site:
         site = self.sites.get(key)

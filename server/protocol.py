@@ -239,6 +239,12 @@ class ErrorBody(Struct):
     error: str
 
 
+class DegradedAnswer(Answer, kw_only=True):
+    """The 503 answer while Redis is unreachable: nothing to show, and the tag keeps the batch to resend."""
+
+    error: str
+
+
 # The admin API (/v1/admin, bearer token)
 
 CouponCode = Annotated[str, Meta(min_length=3, max_length=64)]

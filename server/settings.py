@@ -29,6 +29,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # A header a trusted proxy or CDN sets to the visitor's ISO country code, e.g. "CF-IPCountry".
     country_header: str = ""
     access_log: bool = True
+    # How long one Redis command (connect, send, reply) may take before the request answers degraded.
+    redis_timeout_ms: int = 50
 
 
 def _split(value: str) -> tuple[str, ...]:
@@ -45,6 +47,10 @@ def settings_from_env(env: Mapping[str, str] = os.environ) -> Settings:
     def get(name: str) -> str | None:
         return env.get(name) or None
 
+    def number(name: str, default: int) -> int:
+        value = get(name)
+        return int(value) if value else default
+
     timeout, ttl = get("STORETAG_SESSION_TIMEOUT"), get("STORETAG_STATE_TTL")
     sites, rules_dir = get("STORETAG_SITES"), get("STORETAG_RULES")
     return Settings(
@@ -58,4 +64,5 @@ def settings_from_env(env: Mapping[str, str] = os.environ) -> Settings:
         admin_token_sha256=_admin_token_hash(get("STORETAG_ADMIN_TOKEN"), get("STORETAG_ADMIN_TOKEN_SHA256")),
         country_header=env.get("STORETAG_COUNTRY_HEADER", ""),
         access_log=env.get("STORETAG_ACCESS_LOG", "1") not in ("0", "false", "no"),
+        redis_timeout_ms=number("STORETAG_REDIS_TIMEOUT_MS", 50),
     )

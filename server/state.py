@@ -17,6 +17,8 @@ from typing import TypeVar, cast
 import redis.asyncio as aioredis
 import redis.exceptions
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from server.visitor import VisitorState, state_decoder, state_encoder
 
@@ -61,17 +63,26 @@ def site_key(site: str, part: str) -> str:
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 
 
-def connect(redis_url: str | None) -> aioredis.Redis:
+def connect(redis_url: str | None, timeout_s: float = 2.0) -> aioredis.Redis:
     if redis_url is not None:
         scheme, _, rest = redis_url.partition("://")
         if scheme in CLUSTER_SCHEMES:
             cluster = RedisCluster.from_url(
-                f"{CLUSTER_SCHEMES[scheme]}://{rest}", socket_timeout=2, socket_connect_timeout=2
+                f"{CLUSTER_SCHEMES[scheme]}://{rest}",
+                socket_timeout=timeout_s,
+                socket_connect_timeout=timeout_s,
             )
             # Typed as a Redis: Storetag uses only what both answer alike (one-key commands, scripts on one
             # key, pipelines within one hash tag); tests/test_cluster.py runs the server on a real cluster.
             return cast(aioredis.Redis, cluster)
-        return aioredis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+        # One immediate retry on a fresh connection, for a pooled one that died with a Redis restart; no
+        # backoff and no retry after a timeout: a request never waits long on a Redis that is down.
+        return aioredis.Redis.from_url(
+            redis_url,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            retry=Retry(NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,)),
+        )
     import fakeredis
 
     log.warning(

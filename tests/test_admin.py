@@ -1,0 +1,33 @@
+"""The admin API's answers: never a 500 when Redis is down."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+import httpx
+
+from server.settings import Settings
+from tests.conftest import free_port
+
+TOKEN = "admin-token-for-tests"
+AUTH = {"authorization": f"Bearer {TOKEN}"}
+TOKEN_SHA256 = hashlib.sha256(TOKEN.encode()).hexdigest()
+
+
+async def test_with_redis_down_the_admin_api_asks_for_a_retry(
+    make_client: Callable[..., httpx.AsyncClient],
+) -> None:
+    admin = make_client(redis_url=f"redis://127.0.0.1:{free_port()}/0", admin_token_sha256=TOKEN_SHA256)
+    response = await admin.get("/v1/admin/sites/shop/pools/WINTER", headers=AUTH)
+    assert response.status_code == 503 and response.headers["retry-after"] == "5"
+    assert response.json() == {"error": "state store unavailable; retry later"}
+
+
+async def test_a_pool_of_100_000_codes_uploads_within_productions_redis_timeout(
+    make_client: Callable[..., httpx.AsyncClient],
+) -> None:
+    admin = make_client(admin_token_sha256=TOKEN_SHA256, redis_timeout_ms=Settings().redis_timeout_ms)
+    codes = [f"BULK-{n:06d}" for n in range(100_000)]
+    response = await admin.post("/v1/admin/sites/shop/pools/BULK", json={"codes": codes}, headers=AUTH)
+    assert response.json() == {"pool": "BULK", "size": 100_000, "added": 100_000}
