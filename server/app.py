@@ -111,11 +111,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     user_agent=request.headers.get("user-agent", ""),
                     accept_language=request.headers.get("accept-language", ""),
                     country=country_of(request),
+                    client_ip=request.client.host if request.client else "",
                 )
         except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
             return error(400, str(exc), cors)
         except Refused as refused:
-            return error(refused.status, refused.message, cors)
+            retry = {"Retry-After": str(refused.retry_after_s)} if refused.retry_after_s else {}
+            return error(refused.status, refused.message, {**cors, **retry})
         except (*UNAVAILABLE, StoreUnavailable):  # the breaker logs when Redis goes and comes back
             return degraded(cors)
         except ConflictError as exc:

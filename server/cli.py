@@ -28,7 +28,9 @@ def serve(args: argparse.Namespace) -> None:
         port=args.port,
         workers=args.workers,
         access_log=settings.access_log,
-        proxy_headers=True,
+        # The client's address (rate limits) comes from X-Forwarded-For only when sent by a trusted proxy.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies),
         log_level="info",
     )
 
@@ -46,7 +48,15 @@ def demo(args: argparse.Namespace) -> None:
     apps = [(shop, args.port)] if args.api_url else [(create_app(settings), args.api_port), (shop, args.port)]
     servers = [
         uvicorn.Server(
-            uvicorn.Config(app, host=args.host, port=port, log_level="info", access_log=settings.access_log)
+            uvicorn.Config(
+                app,
+                host=args.host,
+                port=port,
+                log_level="info",
+                access_log=settings.access_log,
+                proxy_headers=bool(settings.trusted_proxies),
+                forwarded_allow_ips=list(settings.trusted_proxies),
+            )
         )
         for app, port in apps
     ]

@@ -16,6 +16,7 @@ from server.actions import Renderer, template_environment
 from server.breaker import Breaker
 from server.coupons import Coupons
 from server.engine import Decision, Engine, load_rules
+from server.ratelimit import RateLimiter
 from server.rules import Offer
 from server.settings import Settings
 from server.sites import Site
@@ -29,10 +30,12 @@ log = logging.getLogger("storetag.ingest")
 class Refused(Exception):
     """A batch that is refused as a whole, before anything is written."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, retry_after_s: int = 0) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        # For a 429: when the client may try again.
+        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class Runtime:
     renderer: Renderer
     coupons: Coupons
     stats: RuleStats
+    limiter: RateLimiter
     clock: Callable[[], float] = time.time
     breaker: Breaker = field(default_factory=Breaker)
 
@@ -62,11 +66,14 @@ class Runtime:
         user_agent: str = "",
         accept_language: str = "",
         country: str = "",
+        client_ip: str = "",
     ) -> p.Answer:
         site = self.site_for(batch.site, origin)
         if len(batch.events) > p.MAX_EVENTS_PER_BATCH:
             raise Refused(413, f"a batch carries at most {p.MAX_EVENTS_PER_BATCH} events")
         now_ms = int(self.clock() * 1000)
+        if wait_s := await self.limiter.wait_s(site.key, batch.visitor, client_ip, now_ms):
+            raise Refused(429, f"too many batches; retry in {wait_s} s", retry_after_s=wait_s)
         ctx = Context(
             site=site,
             session_id=batch.session,
@@ -152,6 +159,9 @@ def build_runtime(
         renderer=Renderer(template_environment(rule_dirs)),
         coupons=Coupons(redis, store),
         stats=RuleStats(redis),
+        limiter=RateLimiter(
+            redis, settings.rate_limit_visitor, settings.rate_limit_ip, settings.rate_window_s
+        ),
         clock=clock,
     )
 

@@ -31,6 +31,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     access_log: bool = True
     # How long one Redis command (connect, send, reply) may take before the request answers degraded.
     redis_timeout_ms: int = 50
+    # Batches /v1/events takes per window from one visitor and from one client IP; 0 turns a limit off.
+    rate_limit_visitor: int = 120
+    rate_limit_ip: int = 1200
+    rate_window_s: int = 60
+    # Proxies trusted to name the client in X-Forwarded-For (IPs, CIDR ranges or "*"); none: the client is
+    # the connection's own address.
+    trusted_proxies: tuple[str, ...] = ()
 
 
 def _split(value: str) -> tuple[str, ...]:
@@ -65,4 +72,9 @@ def settings_from_env(env: Mapping[str, str] = os.environ) -> Settings:
         country_header=env.get("STORETAG_COUNTRY_HEADER", ""),
         access_log=env.get("STORETAG_ACCESS_LOG", "1") not in ("0", "false", "no"),
         redis_timeout_ms=number("STORETAG_REDIS_TIMEOUT_MS", 50),
+        rate_limit_visitor=number("STORETAG_RATE_LIMIT_VISITOR", 120),
+        rate_limit_ip=number("STORETAG_RATE_LIMIT_IP", 1200),
+        rate_window_s=number("STORETAG_RATE_WINDOW", 60),
+        # FORWARDED_ALLOW_IPS is uvicorn's own name for it (docker/compose.yaml sets it).
+        trusted_proxies=_split(get("STORETAG_TRUSTED_PROXIES") or env.get("FORWARDED_ALLOW_IPS", "")),
     )

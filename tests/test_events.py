@@ -166,9 +166,8 @@ async def test_visitor_state_expires_after_the_configured_ttl(
     client = make_client(state_ttl_s=3600)  # type: ignore[operator]
     visitor = new_id()
     await post(client, batch(event("page_view"), visitor=visitor))
-    keys = await redis.keys("*")
-    assert keys == [visitor_key("shop", visitor, "state").encode()]
-    assert 3590 < await redis.ttl(keys[0]) <= 3600
+    assert 3590 < await redis.ttl(visitor_key("shop", visitor, "state")) <= 3600
+    assert all([await redis.ttl(key) > 0 for key in await redis.keys("*")]), "every key expires"
 
 
 async def test_sites_keep_separate_state_for_the_same_visitor_id(
