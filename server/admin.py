@@ -23,6 +23,13 @@ from server.sites import Site
 from server.state import UNAVAILABLE
 
 Handler = Callable[[Request, Site], Awaitable[Response]]
+# Admin answers are JSON for the shop's backend: never cached, never sniffed, framed or rendered as a page.
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 def admin_routes(runtime: Runtime) -> list[Route]:
@@ -30,6 +37,11 @@ def admin_routes(runtime: Runtime) -> list[Route]:
 
     def guarded(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
+            response = await answer(request)
+            response.headers.update(SECURITY_HEADERS)
+            return response
+
+        async def answer(request: Request) -> Response:
             if token_sha256 is None:
                 return error(403, "the admin API is off: set STORETAG_ADMIN_TOKEN")
             scheme, _, token = request.headers.get("authorization", "").partition(" ")

@@ -1,4 +1,4 @@
-"""The admin API's answers: never a 500 when Redis is down."""
+"""The admin API's answers: security headers on every one, never a 500 when Redis is down."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Callable
 
 import httpx
+import pytest
 import redis.asyncio as aioredis
 
 from server.settings import Settings
@@ -14,6 +15,37 @@ from tests.conftest import free_port
 TOKEN = "admin-token-for-tests"
 AUTH = {"authorization": f"Bearer {TOKEN}"}
 TOKEN_SHA256 = hashlib.sha256(TOKEN.encode()).hexdigest()
+
+
+SECURITY_HEADERS = {
+    "cache-control": "no-store",
+    "x-content-type-options": "nosniff",
+    "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
+    "referrer-policy": "no-referrer",
+}
+ROUTES = [
+    ("POST", "/v1/admin/sites/shop/pools/WINTER", {"codes": ["W-1"]}),
+    ("GET", "/v1/admin/sites/shop/pools/WINTER", None),
+    ("GET", "/v1/admin/sites/shop/coupons/W-1", None),
+    ("POST", "/v1/admin/sites/shop/coupons/W-1/redeem", {"order_id": "o-1"}),
+    ("GET", "/v1/admin/sites/shop/stats", None),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ROUTES, ids=[f"{m} {p}" for m, p, _ in ROUTES])
+async def test_every_admin_answer_carries_the_security_headers_refusals_included(
+    make_client: Callable[..., httpx.AsyncClient], method: str, path: str, body: object
+) -> None:
+    admin, off = make_client(admin_token_sha256=TOKEN_SHA256), make_client()
+    answers = [
+        await admin.request(method, path, json=body, headers=AUTH),
+        await admin.request(method, path, json=body, headers={"authorization": "Bearer wrong"}),
+        await admin.request(method, path.replace("/shop/", "/nope/"), json=body, headers=AUTH),
+        await off.request(method, path, json=body, headers=AUTH),
+    ]
+    assert [answer.status_code for answer in answers][1:] == [401, 404, 403]
+    for answer in answers:
+        assert {name: answer.headers.get(name) for name in SECURITY_HEADERS} == SECURITY_HEADERS
 
 
 async def test_with_redis_down_the_admin_api_asks_for_a_retry(
