@@ -1,0 +1,145 @@
+"""Redis with AOF (appendfsync everysec) crashes and restarts: every key family the server writes comes back,
+and the same server process goes on serving from it."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+
+from tests.browser.conftest import eventually
+from tests.conftest import SITES_FILE, LiveServer, free_port
+from tests.fault.redis_server import RedisServer
+from tests.rulefiles import rule_source, write_rules
+from tests.wire import batch, event, new_id, post
+
+AOF = ("--appendonly", "yes", "--appendfsync", "everysec", "--save", "")
+TOKEN = "admin-token-for-tests"
+AUTH = {"authorization": f"Bearer {TOKEN}"}
+POOL_OFFER = rule_source(trigger="exit_intent", action='Offer("offer.html", pool="WINTER")')
+
+# Every key family on main, by KEYS pattern. A new family is one line here, and its writes in journey().
+FAMILIES = {
+    "visitor state": "st:{shop:*}:state",
+    "coupon pool": "st:{shop}:pool:*",
+    "issued code": "st:{shop}:code:*",
+    "redeemed code": "st:{shop}:redeemed:*",
+    "rule stats": "st:{shop}:stats:*",
+}
+
+Snapshot = dict[str, dict[bytes, object]]
+
+
+@dataclass
+class Journey:
+    visitor: str
+    code: str
+
+
+async def journey(client: httpx.AsyncClient) -> Journey:
+    """A shop and a visitor writing every key family: a pool, visits, an offer and an order redeeming it."""
+    codes = {"codes": [f"W-{n}" for n in range(5)]}
+    assert (await client.post("/v1/admin/sites/shop/pools/WINTER", json=codes, headers=AUTH)).is_success
+    visitor = new_id()
+    [offer] = (await post(client, batch(event("page_view"), visitor=visitor))).json()["actions"]
+    second = (await post(client, batch(event("page_view"), visitor=visitor))).json()["actions"]
+    assert {action["id"] for action in second} == {"pool_offer", "welcome"}
+    await post(client, batch(event("action_shown", action="welcome"), visitor=visitor))
+    order = event("purchase", order_id="o-1", value=40, code=offer["code"])
+    assert (await post(client, batch(order, visitor=visitor))).is_success
+    return Journey(visitor, offer["code"])
+
+
+async def snapshot(redis: aioredis.Redis) -> Snapshot:
+    """Each family's keys and their values; every key must still expire."""
+    families: Snapshot = {}
+    for family, pattern in FAMILIES.items():
+        keys = sorted(await redis.keys(pattern))
+        assert all([await redis.ttl(key) > 0 for key in keys]), f"a {family} key lost its expiry"
+        families[family] = {key: await value_of(redis, key) for key in keys}
+    return families
+
+
+async def value_of(redis: aioredis.Redis, key: bytes) -> object:
+    """A key's value, whatever its type, in a form that compares equal however Redis laid it out."""
+    kind = (await redis.type(key)).decode()
+    read = {
+        "string": lambda: redis.get(key),
+        "set": lambda: redis.smembers(key),
+        "hash": lambda: redis.hgetall(key),
+        "zset": lambda: redis.zrange(key, 0, -1, withscores=True),
+        "list": lambda: redis.lrange(key, 0, -1),
+        "stream": lambda: redis.xrange(key),
+    }
+    return kind, await read[kind]()
+
+
+async def fsynced(redis: aioredis.Redis) -> bool:
+    info = await redis.info("persistence")
+    return bool(info["aof_buffer_length"] == 0 and info["aof_pending_bio_fsync"] == 0)
+
+
+@dataclass
+class Restart:
+    before: Snapshot
+    after: Snapshot
+    journey: Journey
+    client: httpx.AsyncClient
+
+
+@pytest.fixture(scope="module")
+async def restart(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Restart]:
+    """One journey, then Redis killed with SIGKILL once the AOF is on disk, and started again."""
+    data = tmp_path_factory.mktemp("aof")
+    redis_server = RedisServer(data, *AOF)
+    rules = write_rules(Path(tmp_path_factory.mktemp("rules")), pool_offer=POOL_OFFER)
+    port = free_port()
+    env = {
+        "REDIS_URL": redis_server.url,
+        "STORETAG_SITES": str(SITES_FILE),
+        "STORETAG_RULES": str(rules),
+        "STORETAG_ADMIN_TOKEN_SHA256": hashlib.sha256(TOKEN.encode()).hexdigest(),
+    }
+    api = LiveServer(["serve", "--port", str(port)], env, port)
+    client = httpx.AsyncClient(base_url=api.url)
+    try:
+        done = await journey(client)
+        async with aioredis.Redis.from_url(redis_server.url) as redis:
+            before = await snapshot(redis)
+            await eventually(lambda: fsynced(redis), True)
+        redis_server.kill()
+        redis_server.start()
+        await eventually(lambda: ready(client), True, within_s=10)
+        async with aioredis.Redis.from_url(redis_server.url) as redis:
+            after = await snapshot(redis)
+        yield Restart(before, after, done, client)
+    finally:
+        await client.aclose()
+        api.stop()
+        redis_server.stop()
+
+
+async def ready(client: httpx.AsyncClient) -> bool:
+    return (await client.get("/readyz")).status_code == 200
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+async def test_every_key_family_survives_a_redis_crash_with_aof(restart: Restart, family: str) -> None:
+    assert restart.before[family], f"the journey wrote no {family}"
+    assert restart.after[family] == restart.before[family]
+
+
+async def test_after_the_restart_the_same_server_serves_from_the_restored_state(restart: Restart) -> None:
+    client, visitor = restart.client, restart.journey.visitor
+    pool = await client.get("/v1/admin/sites/shop/pools/WINTER", headers=AUTH)
+    assert pool.json()["size"] == 4
+    verdict = (await client.get(f"/v1/admin/sites/shop/coupons/{restart.journey.code}", headers=AUTH)).json()
+    assert (verdict["valid"], verdict["reason"], verdict["rule"]) == (False, "already redeemed", "pool_offer")
+    [offer] = (await post(client, batch(event("page_view"), visitor=visitor))).json()["actions"]
+    assert offer["id"] == "pool_offer", "the welcome stays capped at once ever"
+    assert offer["code"] == restart.journey.code, "the visitor keeps their code"
