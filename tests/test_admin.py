@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import statistics
 from collections.abc import Callable
 
 import httpx
@@ -57,18 +58,22 @@ async def test_with_redis_down_the_admin_api_asks_for_a_retry(
     assert response.json() == {"error": "state store unavailable; retry later"}
 
 
-async def test_a_pool_of_100_000_codes_uploads_without_stalling_redis_past_the_servers_timeout(
+async def test_a_pool_of_100_000_codes_goes_to_redis_in_commands_short_enough_for_visitors_to_pass(
     make_client: Callable[..., httpx.AsyncClient], redis: aioredis.Redis
 ) -> None:
     admin = make_client(admin_token_sha256=TOKEN_SHA256)
-    timeout_us = Settings().redis_timeout_ms * 1000
-    [(_, default)] = (await redis.config_get("slowlog-log-slower-than")).items()
-    await redis.config_set("slowlog-log-slower-than", timeout_us)
+    before = await redis.config_get("slowlog-*")
+    await redis.config_set("slowlog-log-slower-than", 0)  # every command, with its duration
+    await redis.config_set("slowlog-max-len", 10_000)
     try:
         await redis.slowlog_reset()
         codes = [f"BULK-{n:06d}" for n in range(100_000)]
         response = await admin.post("/v1/admin/sites/shop/pools/BULK", json={"codes": codes}, headers=AUTH)
         assert response.json() == {"pool": "BULK", "size": 100_000, "added": 100_000}
-        assert await redis.slowlog_get() == [], "a command held Redis longer than a request may wait"
+        log = await redis.slowlog_get(10_000)
     finally:
-        await redis.config_set("slowlog-log-slower-than", default)
+        for name, value in before.items():
+            await redis.config_set(name, value)
+    adds_us = [entry["duration"] for entry in log if entry["command"].startswith(b"SADD")]
+    # Redis runs one command at a time: a visitor's request waits behind the command in progress.
+    assert statistics.median(adds_us) < Settings().redis_timeout_ms * 1000 / 5
