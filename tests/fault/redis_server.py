@@ -11,6 +11,8 @@ import pytest
 
 from tests.conftest import accepts_connections, free_port, wait_until
 
+AOF_EVERYSEC = ("--appendonly", "yes", "--appendfsync", "everysec", "--save", "")
+
 
 class RedisServer:
     def __init__(self, directory: Path, *options: str) -> None:

@@ -14,11 +14,10 @@ import redis.asyncio as aioredis
 
 from tests.browser.conftest import eventually
 from tests.conftest import SITES_FILE, LiveServer, free_port
-from tests.fault.redis_server import RedisServer
+from tests.fault.redis_server import AOF_EVERYSEC, RedisServer
 from tests.rulefiles import rule_source, write_rules
 from tests.wire import batch, event, new_id, post
 
-AOF = ("--appendonly", "yes", "--appendfsync", "everysec", "--save", "")
 TOKEN = "admin-token-for-tests"
 AUTH = {"authorization": f"Bearer {TOKEN}"}
 POOL_OFFER = rule_source(trigger="exit_intent", action='Offer("offer.html", pool="WINTER")')
@@ -96,7 +95,7 @@ class Restart:
 async def restart(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Restart]:
     """One journey, then Redis killed with SIGKILL once the AOF is on disk, and started again."""
     data = tmp_path_factory.mktemp("aof")
-    redis_server = RedisServer(data, *AOF)
+    redis_server = RedisServer(data, *AOF_EVERYSEC)
     rules = write_rules(Path(tmp_path_factory.mktemp("rules")), pool_offer=POOL_OFFER)
     port = free_port()
     env = {
