@@ -69,6 +69,20 @@
     }
 
     function noop() {}
+    // The server escapes every value, but a template may still put a visitor's string into a link: only
+    // web, mail and phone links are kept (and data: images), so a javascript: URL can never run.
+    function links(root) {
+      [].forEach.call(root.querySelectorAll("[href],[src],[action],[formaction]"), function (el) {
+        ["href", "src", "action", "formaction"].forEach(function (name) {
+          var value = el.getAttribute(name), scheme;
+          if (value == null) return;
+          try {
+            scheme = new URL(value, location.href).protocol;
+          } catch (e) {}
+          if (!/^(https?|mailto|tel):$/.test(scheme) && !(name == "src" && scheme == "data:")) el.removeAttribute(name);
+        });
+      });
+    }
     function pad(v) {
       return (v < 10 ? "0" : "") + v;
     }
@@ -109,6 +123,7 @@
       content.className = "st-content";
       // Rendered by the server with autoescaping: trusted output.
       content.innerHTML = action.html || "";
+      links(content);
       heading = content.querySelector("h1,h2,h3");
       if (heading) {
         heading.id = heading.id || "st-title";
