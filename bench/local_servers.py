@@ -67,6 +67,16 @@ def running(
         stop(proc)
 
 
+@contextlib.contextmanager
+def sigterm_unwinds() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C while inside, so every server started is stopped by its finally block."""
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def log_tail(log: Path, lines: int = 15) -> str:
     text = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
     return "\n".join(text[-lines:])

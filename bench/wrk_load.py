@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from local_servers import BenchError, pinned
 
 TIME_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+# wrk counts an answer slower than its timeout (2 s by default) as a socket error: at saturation with many
+# rules a slow answer is latency, not an error.
+TIMEOUT = "10s"
 
 
 @dataclass
@@ -29,7 +32,7 @@ class WrkResult:
 
 
 def wrk_command(url: str, seconds: int, connections: int, script: str, script_args: list[str]) -> list[str]:
-    timing = ["-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    timing = ["-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", TIMEOUT, "--latency"]
     return ["wrk", *timing, "-s", script, url, "--", *script_args]
 
 
