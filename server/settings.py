@@ -29,6 +29,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # A header a trusted proxy or CDN sets to the visitor's ISO country code, e.g. "CF-IPCountry".
     country_header: str = ""
     access_log: bool = True
+    # Recommendations: learning from events and filling slots.
+    recs: bool = True
 
 
 def _split(value: str) -> tuple[str, ...]:
@@ -58,4 +60,5 @@ def settings_from_env(env: Mapping[str, str] = os.environ) -> Settings:
         admin_token_sha256=_admin_token_hash(get("STORETAG_ADMIN_TOKEN"), get("STORETAG_ADMIN_TOKEN_SHA256")),
         country_header=env.get("STORETAG_COUNTRY_HEADER", ""),
         access_log=env.get("STORETAG_ACCESS_LOG", "1") not in ("0", "false", "no"),
+        recs=env.get("STORETAG_RECS", "1") not in ("0", "false", "no"),
     )

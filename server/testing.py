@@ -23,6 +23,7 @@ import fakeredis
 import msgspec
 
 from server import protocol as p
+from server.catalog_import import load
 from server.engine import BUILTIN_RULES_DIR
 from server.ingest import build_runtime
 from server.rules import Visit
@@ -55,8 +56,7 @@ class Simulator:
         self.user_agent = user_agent
         self.accept_language = accept_language
         self.country = country
-        self.visitor = secrets.token_hex(16)
-        self.session = secrets.token_hex(16)
+        self.new_visitor()
         self.last_answer = p.Answer(actions=[])
         self.runtime = build_runtime(
             Settings(),
@@ -66,6 +66,12 @@ class Simulator:
             only_rules=rules,
             clock=lambda: self.now,
         )
+
+    def new_visitor(self) -> None:
+        """From now on events come from another visitor, on the same shop: the traffic recommendations
+        learn from."""
+        self.visitor = secrets.token_hex(16)
+        self.session = secrets.token_hex(16)
 
     def advance(self, *, seconds: float = 0, minutes: float = 0, hours: float = 0, days: float = 0) -> None:
         self.now += seconds + 60 * minutes + 3600 * hours + 86400 * days
@@ -82,7 +88,10 @@ class Simulator:
 
     async def fire(self, action: p.Action) -> None:
         """The action's trigger fired and the tag showed it."""
-        shown = p.ActionShown(props=p.ActionEventProps(action.id))
+        shown: p.Event = p.ActionShown(props=p.ActionEventProps(action.id))
+        if isinstance(action, p.RecsAction):
+            items = [item.id for item in action.items]
+            shown = p.RecsShown(props=p.RecsShownProps(action.slot, action.strategy, items))
         await self._ingest(p.EventBatch(self.site.key, self.visitor, self.session, [shown]))
 
     @property
@@ -97,8 +106,26 @@ class Simulator:
         event = msgspec.convert({"type": event_type, "url": url, "props": props}, p.Event)
         return await self.send(event)
 
-    async def page_view(self, url: str = "https://shop.test/", page_type: str = "") -> list[p.Action]:
-        return await self.track("page_view", url=url, page_type=page_type)
+    async def page_view(
+        self, url: str = "https://shop.test/", page_type: str = "", slots: Iterable[str] = ()
+    ) -> list[p.Action]:
+        return await self.track("page_view", url=url, page_type=page_type, slots=list(slots))
+
+    async def product_page(self, product: str, slots: Iterable[str] = (), **props: Any) -> list[p.Action]:
+        """A product page as the tag reports it: the page view (with its slots) and the product view in
+        one batch. `props` describe the product (name, price, category, url …)."""
+        page = p.PageView(
+            url=f"https://shop.test/p/{product}", props=p.PageProps("product", slots=list(slots))
+        )
+        view = msgspec.convert(
+            {"type": "product_view", "url": page.url, "props": {"id": product, **props}}, p.Event
+        )
+        return await self.send(page, view)
+
+    async def import_catalog(self, *rows: dict[str, Any]) -> p.CatalogReport:
+        """Loads catalog rows as `storetag catalog import` would."""
+        converted = [msgspec.convert(row, p.CatalogRow) for row in rows]
+        return await load(self.runtime.recs.catalog, self.site.key, self.site.currency, converted)
 
     async def visit(self) -> Visit:
         """The visit as a rule would see it now, for testing segments and targeting."""
