@@ -1,4 +1,4 @@
-"""The `storetag` command: serve, demo."""
+"""The `storetag` command: serve, demo, catalog import."""
 
 from __future__ import annotations
 
@@ -6,12 +6,18 @@ import argparse
 import asyncio
 import logging
 import os
+import sys
+from typing import TextIO
 
 import msgspec
 import uvicorn
+from redis.exceptions import RedisError
 
 from server.app import create_app
+from server.catalog import Catalog
+from server.catalog_import import load, read_catalog
 from server.coupons import Coupons
+from server.protocol import CatalogReport
 from server.settings import settings_from_env
 from server.sites import load_sites
 from server.state import VisitorStore, connect
@@ -86,6 +92,36 @@ def load_coupons(args: argparse.Namespace) -> None:
     print(f"pool {args.pool} of {args.site}: {added} new codes, {size} in the pool")
 
 
+def import_catalog(args: argparse.Namespace) -> None:
+    """Loads a catalog file into Redis; exits 1 when any row was refused (each named with its line)."""
+    settings = settings_from_env()
+    if settings.redis_url is None:
+        raise SystemExit("storetag: set REDIS_URL; the embedded store lives inside one process only")
+    sites = load_sites(settings.sites_file)
+    key = args.site or (next(iter(sites)) if len(sites) == 1 else "")
+    if key not in sites:
+        raise SystemExit(f"storetag: name the site with --site, one of: {', '.join(sorted(sites))}")
+
+    async def run(lines: TextIO) -> CatalogReport:
+        redis = connect(settings.redis_url)
+        try:
+            return await load(Catalog(redis), key, sites[key].currency, read_catalog(lines, args.file))
+        finally:
+            await redis.aclose()
+
+    try:
+        # The CLI streams the file as it goes: a catalog of any size needs little memory.
+        with open(args.file, encoding="utf-8", newline="") as lines:
+            report = asyncio.run(run(lines))
+    except (OSError, RedisError) as exc:
+        raise SystemExit(f"storetag: {exc}") from exc
+    for refusal in report.refused:
+        print(f"{args.file}: {refusal}", file=sys.stderr)
+    print(f"{report.loaded} products loaded, {len(report.refused)} refused")
+    if report.refused:
+        raise SystemExit(1)
+
+
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=os.environ.get("STORETAG_LOG_LEVEL", "INFO"), format=LOG_FORMAT)
     parser = argparse.ArgumentParser(prog="storetag", description="Storetag server")
@@ -112,6 +148,15 @@ def main(argv: list[str] | None = None) -> None:
     load_cmd.add_argument("pool")
     load_cmd.add_argument("file")
     load_cmd.set_defaults(run=load_coupons)
+
+    catalog_cmd = commands.add_parser("catalog", help="manage the product catalog of a site")
+    catalog_commands = catalog_cmd.add_subparsers(dest="catalog_command", required=True)
+    import_cmd = catalog_commands.add_parser(
+        "import", help="upsert products from a JSON-lines or CSV file (.csv/.tsv) with merchant-feed fields"
+    )
+    import_cmd.add_argument("file")
+    import_cmd.add_argument("--site", help="the site key (needed when the sites file has several)")
+    import_cmd.set_defaults(run=import_catalog)
 
     args = parser.parse_args(argv)
     args.run(args)

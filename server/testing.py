@@ -9,6 +9,8 @@ the test moves, and shows each answered action the way the tag would, so caps be
     assert popup.id == "welcome"
 
 Actions triggered `now` are shown at once, as the tag shows them; others stay armed until `fire()`.
+
+Recommendations learn from every visitor: `sim.new_visitor()` switches to another one on the same shop.
 """
 
 from __future__ import annotations
@@ -21,11 +23,14 @@ from typing import Any
 
 import fakeredis
 import msgspec
+import redis.asyncio as aioredis
 
 from server import protocol as p
 from server.catalog_import import load
 from server.engine import BUILTIN_RULES_DIR
 from server.ingest import build_runtime
+from server.recs import Context
+from server.recs_spec import Strategy
 from server.rules import Visit
 from server.settings import Settings
 from server.sites import Site
@@ -50,6 +55,7 @@ class Simulator:
         accept_language: str = "en-US,en;q=0.8",
         country: str = "",
         rule_dirs: Iterable[Path] = (BUILTIN_RULES_DIR,),
+        redis: aioredis.Redis | None = None,
     ) -> None:
         self.now = time.time()
         self.site = site
@@ -61,7 +67,7 @@ class Simulator:
         self.runtime = build_runtime(
             Settings(),
             {site.key: site},
-            fakeredis.FakeAsyncRedis(),
+            redis if redis is not None else fakeredis.FakeAsyncRedis(),
             list(rule_dirs),
             only_rules=rules,
             clock=lambda: self.now,
@@ -131,6 +137,14 @@ class Simulator:
         """The visit as a rule would see it now, for testing segments and targeting."""
         state = await self.state()
         return Visit(state, p.PageView(), self.site, int(self.now * 1000), self.runtime.engine.segments)
+
+    async def recommend(self, strategy: Strategy, limit: int = 10) -> list[str]:
+        """The ids a strategy gives the current visitor now, on the page of their last page view."""
+        ctx = Context.of(await self.state())
+        products = await self.runtime.recs.recommend(
+            self.site.key, ctx, strategy, limit, int(self.now * 1000)
+        )
+        return [product.id for product in products]
 
     async def state(self) -> VisitorState:
         return await self.runtime.store.load(self.site.key, self.visitor)
