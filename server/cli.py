@@ -17,7 +17,7 @@ from server.app import create_app
 from server.catalog import Catalog
 from server.catalog_import import load, read_catalog
 from server.coupons import Coupons
-from server.protocol import CatalogReport
+from server.protocol import CatalogReport, CatalogRow
 from server.settings import settings_from_env
 from server.sites import load_sites
 from server.state import VisitorStore, connect
@@ -41,6 +41,7 @@ def serve(args: argparse.Namespace) -> None:
 
 def demo(args: argparse.Namespace) -> None:
     """The demo shop on one origin and the API on another, exactly as a real install."""
+    from server.demo.catalog import catalog_rows
     from server.demo.shop import create_shop_app
 
     api_url = args.api_url or f"http://{args.host}:{args.api_port}"
@@ -49,7 +50,8 @@ def demo(args: argparse.Namespace) -> None:
     shop = create_shop_app(
         f"{api_url}/t/demo.js", site.name, float(site.settings.get("free_shipping_over", 50))
     )
-    apps = [(shop, args.port)] if args.api_url else [(create_app(settings), args.api_port), (shop, args.port)]
+    api = None if args.api_url else create_app(settings)
+    apps = [(shop, args.port)] if api is None else [(api, args.api_port), (shop, args.port)]
     servers = [
         uvicorn.Server(
             uvicorn.Config(app, host=args.host, port=port, log_level="info", access_log=settings.access_log)
@@ -61,6 +63,11 @@ def demo(args: argparse.Namespace) -> None:
     )
 
     async def run_both() -> None:
+        if api is not None:  # the shop's catalogue, so recommendations show it from the first visit
+            rows = [
+                msgspec.convert(row, CatalogRow) for row in catalog_rows(f"http://{args.host}:{args.port}")
+            ]
+            await load(api.state.runtime.recs.catalog, site.key, site.currency, rows)
         await asyncio.gather(*(server.serve() for server in servers))
 
     asyncio.run(run_both())

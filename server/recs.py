@@ -1,9 +1,10 @@
 """Recommendations: learning from each batch of events, and the strategies that fill a slot.
 
 Each strategy ranks candidates from the signals in Redis. `recommend` then drops the page's product, the
-cart, what the visitor bought (except for recently viewed) and what the catalog does not offer (unknown,
-removed, out of stock, without title or URL), and tops a short list up from the next strategy of its
-chain. The stages of a chain are computed concurrently, so a slot costs two or three round trips.
+cart, what the visitor bought (except for recently viewed), for "for you" what they viewed last, and what
+the catalog does not offer (unknown, removed, out of stock, without title or URL), and tops a short list
+up from the next strategy of its chain. The stages of a chain are computed concurrently, so a slot
+costs two or three round trips to Redis.
 """
 
 from __future__ import annotations
@@ -104,6 +105,8 @@ class Recommender:
         stages = [strategy.name, *(CHAINS[strategy.name] if strategy.fallback else ())]
         rankings = await asyncio.gather(*(lookup.rank(stage) for stage in stages))
         page = {lookup.item, *ctx.cart} - {""}
+        if strategy.name == "for_you":  # discovery: not what the visitor has just looked at
+            page |= set(ctx.recent[-FOR_YOU_RECENT:])
         candidates: list[str] = []
         for stage, ranking in zip(stages, rankings, strict=True):
             excluded = page if stage == "recently_viewed" else page | set(ctx.bought)
