@@ -3,15 +3,14 @@
 Each strategy ranks candidates from the signals in Redis. `recommend` then drops the page's product, the
 cart, what the visitor bought (except for recently viewed), for "for you" what they viewed last, and what
 the catalog does not offer (unknown, removed, out of stock, without title or URL), and tops a short list
-up from the next strategy of its chain. The stages of a chain are computed concurrently, so a slot
-costs two or three round trips to Redis.
+up from the rest of its chain, whose stages are computed concurrently; neighbour lists are blended inside
+Redis. A slot costs two to four round trips to Redis.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -48,7 +47,7 @@ CHAINS: dict[str, tuple[str, ...]] = {
 # item seen once with the anchor does not outrank one seen with it a hundred times.
 SHRINK = 2.0
 # Trending compares the last day's rate with the week's, plus this many events of prior.
-TRENDING_POOL, BASELINE_PRIOR = 200, 5.0
+TRENDING_POOL, BASELINE_PRIOR = 100, 5.0
 SIMILAR_POOL, PRICE_BAND = 50, 1.5
 FOR_YOU_RECENT, FOR_YOU_BOUGHT, RECENCY_WEIGHT = 5, 3, 0.8
 
@@ -103,20 +102,25 @@ class Recommender:
     ) -> list[Product]:
         lookup = Lookup(self, site, ctx, strategy, now_ms / 1000, n=3 * limit + 10)
         stages = [strategy.name, *(CHAINS[strategy.name] if strategy.fallback else ())]
-        rankings = await asyncio.gather(*(lookup.rank(stage) for stage in stages))
         page = {lookup.item, *ctx.cart} - {""}
         if strategy.name == "for_you":  # discovery: not what the visitor has just looked at
             page |= set(ctx.recent[-FOR_YOU_RECENT:])
-        candidates: list[str] = []
-        for stage, ranking in zip(stages, rankings, strict=True):
-            excluded = page if stage == "recently_viewed" else page | set(ctx.bought)
-            candidates += [item for item in ranking if item not in excluded and item not in candidates]
-            if len(candidates) >= lookup.n:
+        chosen: list[Product] = []
+        seen: set[str] = set()
+        # The strategy alone first; only a list that comes up short computes the rest of its chain.
+        for batch in (stages[:1], stages[1:]):
+            if not batch or len(chosen) >= limit:
                 break
-        records = await lookup.records(candidates[: lookup.n])
-        return [records[item] for item in candidates if item in records and records[item].recommendable][
-            :limit
-        ]
+            rankings = await asyncio.gather(*(lookup.rank(stage) for stage in batch))
+            candidates: list[str] = []
+            for stage, ranking in zip(batch, rankings, strict=True):
+                excluded = page if stage == "recently_viewed" else page | set(ctx.bought)
+                candidates += [item for item in ranking if item not in excluded and item not in seen]
+                seen.update(candidates)
+            records = await lookup.records(candidates[: lookup.n])
+            fits = [records[item] for item in candidates if item in records and records[item].recommendable]
+            chosen += fits[: limit - len(chosen)]
+        return chosen
 
 
 class Lookup:
@@ -174,14 +178,17 @@ class Lookup:
     async def trending(self) -> list[str]:
         [hot] = await self.signals.tops(self.site, [(HOT, "all", TRENDING_POOL)], self.now_s)
         [usual] = await self.signals.scores(self.site, [(POP, "all", list(hot))], self.now_s)
-
-        def rise(item: str) -> float:
-            recent = HOT.decay.value(hot[item], self.now_s) / HOT.decay.half_life_s
-            baseline = (POP.decay.value(usual[item], self.now_s) + BASELINE_PRIOR) / POP.decay.half_life_s
-            return recent / baseline
-
-        rising = sorted((item for item in hot if rise(item) > 1.0), key=rise, reverse=True)
-        return rising[: self.n]
+        # Rates per second over each half-life: the last day's against the week's, plus a prior.
+        recent = HOT.decay.factor(self.now_s, HOT.decay.era(self.now_s)) * HOT.decay.half_life_s
+        baseline = POP.decay.factor(self.now_s, POP.decay.era(self.now_s))
+        prior = BASELINE_PRIOR * baseline
+        rise = {
+            item: hot[item] / recent / ((usual[item] + prior) / baseline / POP.decay.half_life_s)
+            for item in hot
+        }
+        return sorted((item for item in hot if rise[item] > 1.0), key=rise.__getitem__, reverse=True)[
+            : self.n
+        ]
 
     async def viewed_together(self) -> list[str]:
         anchor = self.item or (self.ctx.recent[-1] if self.ctx.recent else "")
@@ -201,9 +208,15 @@ class Lookup:
         sources.update(dict.fromkeys(self.ctx.cart, 1.0))
         for item in self.ctx.bought[-FOR_YOU_BOUGHT:]:
             sources.setdefault(item, 0.5)
-        viewed, bought = await asyncio.gather(
-            self._neighbours(VIEWED_TOGETHER, VIEWED_NORM, sources),
-            self._neighbours(BOUGHT_TOGETHER, BOUGHT_NORM, sources),
+        if not sources:
+            return []
+        viewed, bought = await self.signals.neighbours(
+            self.site,
+            [(VIEWED_TOGETHER, VIEWED_NORM, sources), (BOUGHT_TOGETHER, BOUGHT_NORM, sources)],
+            self.n,
+            self.n,
+            SHRINK,
+            self.now_s,
         )
         for item, score in bought.items():
             viewed[item] = viewed.get(item, 0.0) + score
@@ -231,19 +244,12 @@ class Lookup:
         return list(top)
 
     async def _neighbours(self, family: Family, norm: Family, sources: dict[str, float]) -> dict[str, float]:
-        """Blends the sources' neighbours, each scored by the cosine of the two items' co-occurrence."""
         if not sources:
             return {}
-        tops = await self.signals.tops(self.site, [(family, item, self.n) for item in sources], self.now_s)
-        candidates = set(sources).union(*tops)
-        [weights] = await self.signals.scores(self.site, [(norm, "n", sorted(candidates))], self.now_s)
-        shrink = SHRINK * norm.decay.factor(self.now_s, norm.decay.era(self.now_s))
-        scores: dict[str, float] = defaultdict(float)
-        for (source, weight), top in zip(sources.items(), tops, strict=True):
-            for item, together in top.items():
-                own = (weights[source] + shrink) * (weights[item] + shrink)
-                scores[item] += weight * together / math.sqrt(own)
-        return scores
+        [blend] = await self.signals.neighbours(
+            self.site, [(family, norm, sources)], self.n, self.n, SHRINK, self.now_s
+        )
+        return blend
 
 
 def _ranked(scores: dict[str, float]) -> list[str]:

@@ -91,6 +91,41 @@ def _text(raw: bytes | str) -> str:
     return raw.decode() if isinstance(raw, bytes) else raw
 
 
+# Blends neighbour lists, each member scored by the cosine of its co-occurrence with the source:
+# together / sqrt((own weight + shrink) * (member's weight + shrink)), times the source's weight.
+# KEYS: each source's neighbour set, then the norm set. ARGV: per-source count, shrink, how many to return,
+# then each source's id and weight. Returns the best members and their scores, flattened.
+_BLEND = """
+local norm, n, shrink, top = KEYS[#KEYS], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local weights, scores, order = {}, {}, {}
+local function weight(item)
+  if weights[item] == nil then weights[item] = tonumber(redis.call('ZSCORE', norm, item) or 0) + shrink end
+  return weights[item]
+end
+for i = 1, #KEYS - 1 do
+  local source, w = ARGV[2 + 2 * i], tonumber(ARGV[3 + 2 * i])
+  local near = redis.call('ZREVRANGE', KEYS[i], 0, n - 1, 'WITHSCORES')
+  for j = 1, #near, 2 do
+    local item = near[j]
+    local s = w * tonumber(near[j + 1]) / math.sqrt(weight(source) * weight(item))
+    if scores[item] == nil then
+      order[#order + 1] = item
+      scores[item] = s
+    else
+      scores[item] = scores[item] + s
+    end
+  end
+end
+table.sort(order, function(a, b) return scores[a] > scores[b] end)
+local out = {}
+for i = 1, math.min(top, #order) do
+  out[#out + 1] = order[i]
+  out[#out + 1] = tostring(scores[order[i]])
+end
+return out
+"""
+
+
 def signal_key(site: str, family: str, era: int, sub: str) -> str:
     return f"st:{{{site}}}:r:{family}:{era}:{sub}"
 
@@ -108,6 +143,7 @@ class SignalStore:
         self.redis = redis
         self._add = redis.register_script(_ADD)
         self._count = redis.register_script(_COUNT)
+        self._blend = redis.register_script(_BLEND)
 
     async def queue_signals(self, pipe: Pipeline, site: str, signals: Iterable[Signal], now_s: float) -> None:
         """One script call for all of a batch's increments, in every era they belong to."""
@@ -164,6 +200,29 @@ class SignalStore:
             reply = next(replies) if asked_members else []
             results.append({m: float(s or 0.0) for m, s in zip(asked_members, reply, strict=True)})
         return results
+
+    async def neighbours(
+        self,
+        site: str,
+        wanted: Sequence[tuple[Family, Family, dict[str, float]]],
+        per_source: int,
+        top: int,
+        shrink: float,
+        now_s: float,
+    ) -> list[dict[str, float]]:
+        """For each (family, its norm family, sources → weight): the `top` best neighbours of the sources
+        blended, scored by cosine (see _BLEND), best first; one round trip for all."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for family, norm, sources in wanted:
+                era = family.decay.era(now_s)
+                keys = [signal_key(site, family.name, era, source) for source in sources]
+                keys.append(signal_key(site, norm.name, era, "n"))
+                args: list[str | float] = [per_source, repr(shrink * norm.decay.factor(now_s, era)), top]
+                for source, weight in sources.items():
+                    args += [source, repr(weight)]
+                await self._blend(keys=keys, args=args, client=pipe)
+            replies = await pipe.execute()
+        return [{_text(reply[i]): float(reply[i + 1]) for i in range(0, len(reply), 2)} for reply in replies]
 
     async def stats(self, site: str) -> dict[str, float]:
         raw = await self.redis.hgetall(stats_key(site))
