@@ -170,11 +170,15 @@ def storetag_command(port: int) -> list[str]:
 
 
 @contextlib.contextmanager
-def storetag_server(tmp: Path, redis: RedisServer) -> Iterator[Target]:
+def storetag_server(
+    tmp: Path, redis: RedisServer, settings: dict[str, str] | None = None
+) -> Iterator[Target]:
+    """`storetag serve` on the bench site; `settings` are extra STORETAG_* variables."""
     port = free_port()
     sites = tmp / "sites.toml"
     sites.write_text(SITES_TOML)
     env = {**os.environ, "REDIS_URL": redis.url, "STORETAG_SITES": str(sites), "STORETAG_ACCESS_LOG": "0"}
+    env.update(settings or {})
     base, log = f"http://{HOST}:{port}", tmp / "storetag.log"
     with running(pinned(storetag_command(port), SERVER_CPU), log, env, cwd=ROOT) as proc:
         wait_until(lambda: answers(f"{base}/healthz"), proc, "storetag serve", log)
