@@ -34,12 +34,13 @@ define apt_install
 	fi
 endef
 
-.PHONY: help demo test lint bench fmt system-deps bench-deps venv $(VENV) clean
+.PHONY: help demo test lint bench bench-recs fmt system-deps bench-deps venv $(VENV) clean
 
 help:
 	@echo "make demo   run the demo shop on http://127.0.0.1:8000 (API on :8001); needs no Redis"
 	@echo "make test   ruff, mypy and pytest (installs Redis and Chromium from apt when missing)"
 	@echo "make bench  load benchmark of POST /v1/events against a floor app (adds wrk)"
+	@echo "make bench-recs  recommendations: slot time, cost on events, quality on a synthetic shop"
 	@echo "make fmt    format and autofix with ruff"
 
 # The virtualenv, reinstalled whenever pyproject.toml changes.
@@ -76,6 +77,10 @@ test: lint system-deps
 # visitor) into bench/RESULTS.md, in about 5 minutes; `make bench BENCH_FLAGS=--quick` takes about 2.
 bench: $(STAMP) bench-deps
 	$(BIN)/python bench/suite.py $(BENCH_FLAGS)
+
+bench-recs: $(STAMP) bench-deps
+	$(BIN)/python bench/recs_speed.py
+	$(BIN)/python bench/recs_quality.py
 
 fmt: $(STAMP)
 	$(BIN)/ruff format .

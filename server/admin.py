@@ -1,4 +1,5 @@
-"""The admin API under /v1/admin: coupon pools, coupon verification and redemption, rule stats.
+"""The admin API under /v1/admin: coupon pools, coupon verification and redemption, rule stats, the
+product catalog and recommendation stats.
 
 Every route needs `Authorization: Bearer TOKEN`; the server keeps only the token's SHA-256 and compares in
 constant time.
@@ -15,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from server import catalog_import
 from server import protocol as p
 from server.breaker import StoreUnavailable
 from server.ingest import Runtime
@@ -30,6 +32,7 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
     "Referrer-Policy": "no-referrer",
 }
+MAX_IMPORT_BYTES = 32 * 1024 * 1024
 
 
 def admin_routes(runtime: Runtime) -> list[Route]:
@@ -92,6 +95,34 @@ def admin_routes(runtime: Runtime) -> list[Route]:
         totals = await runtime.stats.totals(site.key, int(days), int(runtime.clock() * 1000))
         return json_response(p.RuleTotals(int(days), totals))
 
+    async def import_catalog(request: Request, site: Site) -> Response:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_IMPORT_BYTES:
+            return error(413, f"body over {MAX_IMPORT_BYTES // 2**20} MB; import larger files in parts")
+        body = await request.body()
+        csv = request.headers.get("content-type", "").startswith(("text/csv", "text/tab-separated-values"))
+        lines = body.decode("utf-8", errors="replace").splitlines(keepends=True)
+        rows = catalog_import.read_catalog(lines, "upload.csv" if csv else "upload.jsonl")
+        report = await catalog_import.load(runtime.recs.catalog, site.key, site.currency, rows)
+        return json_response(report, 200 if not report.refused else 422)
+
+    async def product(request: Request, site: Site) -> Response:
+        item = request.path_params["item"]
+        found = (await runtime.recs.catalog.get(site.key, [item])).get(item)
+        return json_response(found) if found else error(404, "unknown product")
+
+    async def remove_product(request: Request, site: Site) -> Response:
+        await runtime.recs.catalog.remove(site.key, [request.path_params["item"]])
+        return Response(status_code=204)
+
+    async def recs_stats(request: Request, site: Site) -> Response:
+        rows: dict[tuple[str, str], p.RecsStat] = {}
+        for name, value in sorted((await runtime.recs.signals.stats(site.key)).items()):
+            slot, strategy, metric = name.split(" ", 2)
+            row = rows.setdefault((slot, strategy), p.RecsStat(slot, strategy))
+            setattr(row, metric, round(value, 2) if metric == "revenue" else int(value))
+        return json_response(p.RecsStats(list(rows.values())))
+
     prefix = "/v1/admin/sites/{site}"
     return [
         Route(f"{prefix}/pools/{{pool:str}}", guarded(upload_pool), methods=["POST"]),
@@ -99,4 +130,8 @@ def admin_routes(runtime: Runtime) -> list[Route]:
         Route(f"{prefix}/coupons/{{code:str}}", guarded(verify_coupon), methods=["GET"]),
         Route(f"{prefix}/coupons/{{code:str}}/redeem", guarded(redeem_coupon), methods=["POST"]),
         Route(f"{prefix}/stats", guarded(rule_totals), methods=["GET"]),
+        Route(f"{prefix}/catalog", guarded(import_catalog), methods=["POST"]),
+        Route(f"{prefix}/catalog/{{item:path}}", guarded(product), methods=["GET"]),
+        Route(f"{prefix}/catalog/{{item:path}}", guarded(remove_product), methods=["DELETE"]),
+        Route(f"{prefix}/recs/stats", guarded(recs_stats), methods=["GET"]),
     ]

@@ -125,6 +125,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
             return degraded(cors)
         return json_response(answer, headers=cors)
 
+    async def get_recs(request: Request) -> Response:
+        origin = request.headers.get("origin")
+        headers = {"Cache-Control": "no-store", **({"Access-Control-Allow-Origin": origin} if origin else {})}
+        try:
+            query = msgspec.convert(dict(request.query_params), p.RecsQuery, strict=False)
+            with runtime.breaker.guard():
+                answer = await runtime.recs_for(query, origin)
+        except msgspec.ValidationError as exc:
+            return error(400, str(exc), headers)
+        except Refused as refused:
+            return error(refused.status, refused.message, headers)
+        except (*UNAVAILABLE, StoreUnavailable):
+            return degraded(headers)
+        return json_response(answer, headers=headers)
+
     async def preflight_events(request: Request) -> Response:
         origin = request.headers.get("origin", "")
         allowed = any(site.allows_origin(origin, settings.allowed_origins) for site in runtime.sites.values())
@@ -163,6 +178,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/w/{name}.js", serve_module),
             Route("/v1/events", post_events, methods=["POST"]),
             Route("/v1/events", preflight_events, methods=["OPTIONS"]),
+            Route("/v1/recs", get_recs, methods=["GET"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             *admin_routes(runtime),

@@ -1,4 +1,4 @@
-"""The `storetag` command: serve, demo."""
+"""The `storetag` command: serve, demo, catalog import."""
 
 from __future__ import annotations
 
@@ -6,12 +6,18 @@ import argparse
 import asyncio
 import logging
 import os
+import sys
+from typing import TextIO
 
 import msgspec
 import uvicorn
+from redis.exceptions import RedisError
 
 from server.app import create_app
+from server.catalog import Catalog
+from server.catalog_import import load, read_catalog
 from server.coupons import Coupons
+from server.protocol import CatalogReport, CatalogRow
 from server.settings import settings_from_env
 from server.sites import load_sites
 from server.state import VisitorStore, connect
@@ -37,6 +43,7 @@ def serve(args: argparse.Namespace) -> None:
 
 def demo(args: argparse.Namespace) -> None:
     """The demo shop on one origin and the API on another, exactly as a real install."""
+    from server.demo.catalog import catalog_rows
     from server.demo.shop import create_shop_app
 
     api_url = args.api_url or f"http://{args.host}:{args.api_port}"
@@ -45,7 +52,8 @@ def demo(args: argparse.Namespace) -> None:
     shop = create_shop_app(
         f"{api_url}/t/demo.js", site.name, float(site.settings.get("free_shipping_over", 50))
     )
-    apps = [(shop, args.port)] if args.api_url else [(create_app(settings), args.api_port), (shop, args.port)]
+    api = None if args.api_url else create_app(settings)
+    apps = [(shop, args.port)] if api is None else [(api, args.api_port), (shop, args.port)]
     servers = [
         uvicorn.Server(
             uvicorn.Config(
@@ -65,6 +73,11 @@ def demo(args: argparse.Namespace) -> None:
     )
 
     async def run_both() -> None:
+        if api is not None:  # the shop's catalogue, so recommendations show it from the first visit
+            rows = [
+                msgspec.convert(row, CatalogRow) for row in catalog_rows(f"http://{args.host}:{args.port}")
+            ]
+            await load(api.state.runtime.recs.catalog, site.key, site.currency, rows)
         await asyncio.gather(*(server.serve() for server in servers))
 
     asyncio.run(run_both())
@@ -96,6 +109,36 @@ def load_coupons(args: argparse.Namespace) -> None:
     print(f"pool {args.pool} of {args.site}: {added} new codes, {size} in the pool")
 
 
+def import_catalog(args: argparse.Namespace) -> None:
+    """Loads a catalog file into Redis; exits 1 when any row was refused (each named with its line)."""
+    settings = settings_from_env()
+    if settings.redis_url is None:
+        raise SystemExit("storetag: set REDIS_URL; the embedded store lives inside one process only")
+    sites = load_sites(settings.sites_file)
+    key = args.site or (next(iter(sites)) if len(sites) == 1 else "")
+    if key not in sites:
+        raise SystemExit(f"storetag: name the site with --site, one of: {', '.join(sorted(sites))}")
+
+    async def run(lines: TextIO) -> CatalogReport:
+        redis = connect(settings.redis_url)
+        try:
+            return await load(Catalog(redis), key, sites[key].currency, read_catalog(lines, args.file))
+        finally:
+            await redis.aclose()
+
+    try:
+        # The CLI streams the file as it goes: a catalog of any size needs little memory.
+        with open(args.file, encoding="utf-8", newline="") as lines:
+            report = asyncio.run(run(lines))
+    except (OSError, RedisError) as exc:
+        raise SystemExit(f"storetag: {exc}") from exc
+    for refusal in report.refused:
+        print(f"{args.file}: {refusal}", file=sys.stderr)
+    print(f"{report.loaded} products loaded, {len(report.refused)} refused")
+    if report.refused:
+        raise SystemExit(1)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Every subcommand and its options; docker/ is checked against it."""
     parser = argparse.ArgumentParser(prog="storetag", description="Storetag server")
@@ -122,6 +165,15 @@ def build_parser() -> argparse.ArgumentParser:
     load_cmd.add_argument("pool")
     load_cmd.add_argument("file")
     load_cmd.set_defaults(run=load_coupons)
+
+    catalog_cmd = commands.add_parser("catalog", help="manage the product catalog of a site")
+    catalog_commands = catalog_cmd.add_subparsers(dest="catalog_command", required=True)
+    import_cmd = catalog_commands.add_parser(
+        "import", help="upsert products from a JSON-lines or CSV file (.csv/.tsv) with merchant-feed fields"
+    )
+    import_cmd.add_argument("file")
+    import_cmd.add_argument("--site", help="the site key (needed when the sites file has several)")
+    import_cmd.set_defaults(run=import_catalog)
     return parser
 
 

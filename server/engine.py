@@ -11,13 +11,13 @@ import importlib.util
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from server import protocol as p
-from server.rules import ActionSpec, Offer, Popup, RuleFunction, RuleSpec, SegmentFunction, Visit
+from server.rules import ActionSpec, Offer, Popup, Recs, RuleFunction, RuleSpec, SegmentFunction, Visit
 from server.sites import Site
 from server.visitor import VisitorState
 
@@ -46,6 +46,8 @@ class Decisions:
     slots: list[list[Decision]]
     # Rule ids whose armed actions the tag must drop ("*": all), because their conditions no longer hold.
     withdrawn: list[str]
+    # The rule filling each recommendation slot on the page.
+    fills: list[Decision] = field(default_factory=list)
 
 
 def _import_file(path: Path, name: str) -> ModuleType:
@@ -108,7 +110,8 @@ class Engine:
 
     def decide(self, state: VisitorState, events: Sequence[p.Event], site: Site, now_ms: int) -> Decisions:
         """Calls each rule listening to these events once, with the latest such event, and ranks the actions
-        per trigger by priority (ties: the rule loaded first); the tag shows one modal at a time."""
+        per trigger by priority (ties: the rule loaded first); the tag shows one modal at a time. Each
+        recommendation slot on the page is filled by the highest priority rule that fills it."""
         latest: dict[str, p.Event] = {}
         for event in events:
             for rule in self.by_event.get(p.type_of(event), ()):
@@ -116,17 +119,21 @@ class Engine:
         site_limited = self._site_limit_reached(state, site, now_ms)
         slots: dict[str, list[Decision]] = defaultdict(list)
         withdrawn: list[str] = ["*"] if site_limited else []
+        fills: dict[str, Decision] = {}
         for rule in sorted((self.rules[rule_id] for rule_id in latest), key=lambda rule: -rule.spec.priority):
             action = None
-            if rule.spec.transactional or not site_limited:
-                history = state.actions.get(rule.id)
-                if rule.spec.allows(history, state.session.started, now_ms):
-                    action = self._call(rule, Visit(state, latest[rule.id], site, now_ms, self.segments))
-            if action is None:
+            history = state.actions.get(rule.id)
+            if rule.spec.allows(history, state.session.started, now_ms):
+                action = self._call(rule, Visit(state, latest[rule.id], site, now_ms, self.segments))
+            if isinstance(action, Recs):
+                # A list is no pop-up: site-wide pop-up limits do not hold it back.
+                if action.slot in state.session.slots:
+                    fills.setdefault(action.slot, Decision(rule, action))
+            elif action is None or (site_limited and not rule.spec.transactional):
                 withdrawn.append(rule.id)
             else:
                 slots[rule.spec.trigger].append(Decision(rule, action))
-        return Decisions(list(slots.values()), withdrawn)
+        return Decisions(list(slots.values()), withdrawn, list(fills.values()))
 
     def _site_limit_reached(self, state: VisitorState, site: Site, now_ms: int) -> bool:
         if not (site.popups_per_session or site.quiet_period_s):
@@ -147,7 +154,7 @@ class Engine:
             if rule.spec.segment and not visit.in_segment(rule.spec.segment):
                 return None
             action = rule.function(visit)
-            if action is not None and not isinstance(action, Popup | Offer):
+            if action is not None and not isinstance(action, Popup | Offer | Recs):
                 raise TypeError(f"a rule returns an action or None, not {type(action).__name__}")
             return action
         except Exception:

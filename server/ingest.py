@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter, defaultdict
@@ -14,10 +15,12 @@ import redis.asyncio as aioredis
 from server import protocol as p
 from server.actions import Renderer, template_environment
 from server.breaker import Breaker
+from server.catalog import Product
 from server.coupons import Coupons
 from server.engine import Decision, Engine, load_rules
 from server.ratelimit import RateLimiter
-from server.rules import Offer
+from server.recs import Recommender
+from server.rules import Offer, Recs
 from server.settings import Settings
 from server.sites import Site
 from server.state import VisitorStore
@@ -48,6 +51,7 @@ class Runtime:
     coupons: Coupons
     stats: RuleStats
     limiter: RateLimiter
+    recs: Recommender
     clock: Callable[[], float] = time.time
     breaker: Breaker = field(default_factory=Breaker)
 
@@ -105,11 +109,41 @@ class Runtime:
                     counts[f"{winner}:offered"] += 1
                 else:
                     withdrawn.append(decision.rule.id)
+        lists: dict[str, list[Product]] = {}
+        if self.settings.recs:
+            _, lists = await asyncio.gather(
+                self.recs.observe(site, state, applied, now_ms),
+                self.recs.fill(site, state, _fillers(decisions.fills), now_ms),
+            )
+        for filled in self._lists(decisions.fills, site, now_ms, lists):
+            actions.append(filled)
+            counts[f"{filled.id}:offered"] += 1
         for event in applied:
             if isinstance(event, p.Purchase) and event.props.code:
                 await self._redeem(site, event.props, now_ms, counts, revenue)
         await self.stats.record(site.key, now_ms, counts, revenue)
         return p.Answer(actions=actions, withdraw=withdrawn)
+
+    async def recs_for(self, query: p.RecsQuery, origin: str | None) -> p.Answer:
+        """One slot's list for a visitor, as the tag would get it on a page with that slot and item;
+        nothing is written."""
+        site = self.site_for(query.site, origin)
+        now_ms = int(self.clock() * 1000)
+        state = await self.store.load(site.key, query.visitor)
+        state.session.slots, state.session.item = [query.slot], query.item or ""
+        page: list[p.Event] = [p.PageView(props=p.PageProps(slots=[query.slot]))]
+        if query.item:
+            page.append(p.ProductView(props=p.ProductProps(id=query.item)))
+        fills = self.engine.decide(state, page, site, now_ms).fills
+        lists = await self.recs.fill(site, state, _fillers(fills), now_ms) if self.settings.recs else {}
+        return p.Answer(actions=list(self._lists(fills, site, now_ms, lists)))
+
+    def _lists(
+        self, fills: Sequence[Decision], site: Site, now_ms: int, lists: dict[str, list[Product]]
+    ) -> list[p.RecsAction]:
+        """The slots that got products (an empty one draws nothing)."""
+        drawn = (self.renderer.render_recs(fill, site, now_ms, lists) for fill in fills)
+        return [action for action in drawn if action is not None]
 
     async def _action(self, decision: Decision, site: Site, visitor: str, now_ms: int) -> p.Action | None:
         offer = decision.action
@@ -162,6 +196,7 @@ def build_runtime(
         limiter=RateLimiter(
             redis, settings.rate_limit_visitor, settings.rate_limit_ip, settings.rate_window_s
         ),
+        recs=Recommender(redis),
         clock=clock,
     )
 
@@ -172,3 +207,7 @@ def action_counts(applied: list[p.Event]) -> tuple[Counter[str], dict[str, float
         if isinstance(event, p.ActionShown | p.ActionClicked | p.ActionClosed):
             counts[f"{event.props.action}:{p.type_of(event).removeprefix('action_')}"] += 1
     return counts, defaultdict(float)
+
+
+def _fillers(fills: Sequence[Decision]) -> list[Recs]:
+    return [fill.action for fill in fills if isinstance(fill.action, Recs)]

@@ -6,7 +6,7 @@ to a renderer module of the tag (widget/<kind>.js).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta, Struct, field
@@ -23,6 +23,10 @@ Url = Annotated[str, Meta(max_length=2048)]
 Money = Annotated[float, Meta(ge=0, le=1e9)]
 Quantity = Annotated[int, Meta(ge=1, le=10_000)]
 Timestamp = Annotated[int, Meta(ge=0)]
+# A slot on a page (`<div data-storetag-slot="NAME">`) and a recommendation strategy's name.
+SlotName = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
+StrategyName = Annotated[str, Meta(pattern=r"^[a-z_]{1,30}$")]
+Availability = Literal["in_stock", "out_of_stock", "preorder", "backorder"]
 
 
 class Base(Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -37,6 +41,8 @@ class PageProps(Props):
     page_type: Text = ""
     title: Text = ""
     lang: Text = ""
+    # The recommendation slots on this page, for rules to fill.
+    slots: Annotated[list[SlotName], Meta(max_length=10)] = []
 
 
 class ProductProps(Props):
@@ -44,6 +50,14 @@ class ProductProps(Props):
     name: Text = ""
     price: Money = 0.0
     category: Text = ""
+    # Catalog fields (see CatalogRow): they describe a product the catalog does not know yet.
+    title: Text = ""
+    url: Url = ""
+    image_url: Url = ""
+    sale_price: Money | None = None
+    currency: Text = ""
+    brand: Text = ""
+    availability: Availability | None = None
 
 
 class CategoryProps(Props):
@@ -94,6 +108,18 @@ class PushProps(Props):
 class SurveyAnswerProps(Props):
     action: ItemId
     answer: Text
+
+
+class RecsShownProps(Props):
+    slot: SlotName
+    strategy: StrategyName
+    items: Annotated[list[ItemId], Meta(max_length=50)] = []
+
+
+class RecsClickedProps(Props):
+    slot: SlotName
+    strategy: StrategyName
+    item: ItemId
 
 
 class EventBase(Base, tag_field="type", kw_only=True):
@@ -170,6 +196,14 @@ class SurveyAnswer(EventBase, tag="survey_answer"):
     props: SurveyAnswerProps
 
 
+class RecsShown(EventBase, tag="recs_shown"):
+    props: RecsShownProps
+
+
+class RecsClicked(EventBase, tag="recs_clicked"):
+    props: RecsClickedProps
+
+
 Event = (
     PageView
     | ProductView
@@ -188,6 +222,8 @@ Event = (
     | PushUnsubscribed
     | PushClicked
     | SurveyAnswer
+    | RecsShown
+    | RecsClicked
 )
 
 EVENT_TYPES: frozenset[str] = frozenset(str(cls.__struct_config__.tag) for cls in Event.__args__)
@@ -226,7 +262,32 @@ class OfferAction(ActionBase, tag="offer"):
     offer_expires: int
 
 
-Action = PopupAction | OfferAction
+class RecItem(Base):
+    """A recommended product as a shop that renders itself needs it."""
+
+    id: str
+    title: str
+    url: str = ""
+    image_url: str = ""
+    price: float | None = None
+    sale_price: float | None = None
+    currency: str = ""
+    # The price to show, formatted for the site's locale and the product's currency; on sale, the old one.
+    price_text: str = ""
+    was_price_text: str = ""
+    category: str = ""
+    brand: str = ""
+    attributes: dict[str, str] = {}
+
+
+class RecsAction(ActionBase, tag="recs"):
+    slot: str
+    strategy: str
+    html: str
+    items: list[RecItem]
+
+
+Action = PopupAction | OfferAction | RecsAction
 
 
 class Answer(Struct):
@@ -280,6 +341,57 @@ class RuleTotals(Struct):
     days: int
     # rule id → offered, lost, shown, clicked, closed, redeemed, revenue
     rules: dict[str, dict[str, float]]
+
+
+class RecsQuery(Base):
+    """GET /v1/recs: the slot's recommendations for this visitor, as the tag would get them."""
+
+    site: SiteKey
+    visitor: VisitorId
+    slot: SlotName
+    # The product on the page, if any.
+    item: ItemId | None = None
+
+
+HttpUrl = Annotated[str, Meta(max_length=2048, pattern=r"^https?://[^\s]+$")]
+Attributes = Annotated[dict[Annotated[str, Meta(max_length=50)], Text], Meta(max_length=30)]
+
+
+class CatalogRow(Base):
+    """One product of a catalog import, in merchant-feed terms. `category` is a path like `Home > Mugs`."""
+
+    id: ItemId
+    title: Text
+    price: Money
+    url: HttpUrl | None = None
+    image_url: HttpUrl | None = None
+    sale_price: Money | None = None
+    currency: Annotated[str, Meta(pattern=r"^[A-Z]{3}$")] | None = None
+    category: Text = ""
+    brand: Text = ""
+    availability: Availability = "in_stock"
+    attributes: Attributes = {}
+
+
+class CatalogReport(Base):
+    loaded: int
+    refused: list[str] = []
+
+
+class RecsStat(Struct):
+    """What one slot filled by one strategy did: slot impressions, clicks, and the orders and revenue of
+    recommended items bought after a click in the same session."""
+
+    slot: str
+    strategy: str
+    shown: int = 0
+    clicks: int = 0
+    orders: int = 0
+    revenue: float = 0.0
+
+
+class RecsStats(Struct):
+    stats: list[RecsStat]
 
 
 batch_decoder = msgspec.json.Decoder(EventBatch)

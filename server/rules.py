@@ -26,6 +26,16 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from server import protocol as p
+from server.recs_spec import Recs as Recs
+from server.recs_spec import Strategy as Strategy
+from server.recs_spec import bought_together as bought_together
+from server.recs_spec import category_popular as category_popular
+from server.recs_spec import for_you as for_you
+from server.recs_spec import popular as popular
+from server.recs_spec import recently_viewed as recently_viewed
+from server.recs_spec import similar as similar
+from server.recs_spec import trending as trending
+from server.recs_spec import viewed_together as viewed_together
 from server.sites import Site
 from server.visitor import ActionHistory, CartLine, Utm, VisitorState
 
@@ -127,7 +137,7 @@ class Offer:
             object.__setattr__(self, name, value)
 
 
-ActionSpec: TypeAlias = Popup | Offer
+ActionSpec: TypeAlias = Popup | Offer | Recs
 RuleFunction: TypeAlias = Callable[["Visit"], ActionSpec | None]
 SegmentFunction: TypeAlias = Callable[["Visit"], bool]
 
@@ -353,6 +363,21 @@ class Visit:
         return WEEKDAYS[self._local_time().weekday()]
 
     # What
+
+    @property
+    def slots(self) -> list[str]:
+        """The recommendation slots on this page (`data-storetag-slot`), for Recs to fill."""
+        return list(self._state.session.slots)
+
+    @property
+    def product(self) -> str:
+        """The product this page is about ("" on other pages)."""
+        return self._state.session.item
+
+    @property
+    def recently_viewed(self) -> list[str]:
+        """Products viewed over all visits, most recent last."""
+        return list(self._state.profile.recent)
 
     @property
     def viewed_products(self) -> dict[str, int]:

@@ -38,6 +38,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Proxies trusted to name the client in X-Forwarded-For (IPs, CIDR ranges or "*"); none: the client is
     # the connection's own address.
     trusted_proxies: tuple[str, ...] = ()
+    # Recommendations: learning from events and filling slots.
+    recs: bool = True
 
 
 def _split(value: str) -> tuple[str, ...]:
@@ -77,4 +79,5 @@ def settings_from_env(env: Mapping[str, str] = os.environ) -> Settings:
         rate_window_s=number("STORETAG_RATE_WINDOW", 60),
         # FORWARDED_ALLOW_IPS is uvicorn's own name for it (docker/compose.yaml sets it).
         trusted_proxies=_split(get("STORETAG_TRUSTED_PROXIES") or env.get("FORWARDED_ALLOW_IPS", "")),
+        recs=env.get("STORETAG_RECS", "1") not in ("0", "false", "no"),
     )

@@ -34,6 +34,8 @@ class Site(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     # limit), and none within this many seconds after another was shown.
     popups_per_session: int = 0
     quiet_period_s: int = 0
+    # How prices are written, e.g. "de_DE" → 1.234,50 €.
+    locale: str = "en"
     # Free-form values rules read through visit.site.settings.
     settings: dict[str, Any] = {}
 

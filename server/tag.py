@@ -16,7 +16,7 @@ import rjsmin
 WIDGET_DIR = Path(__file__).resolve().parent.parent / "widget"
 CONFIG_TOKEN = "__STORETAG_CONFIG__"
 # Action kind → the lazy module (widget/NAME.js) that draws it.
-RENDERERS = {"popup": "popup", "offer": "popup"}
+RENDERERS = {"popup": "popup", "offer": "popup", "recs": "recs"}
 # The tag URL is pasted into themes and cannot carry a version, so it is revalidated often.
 CORE_CACHE = "public, max-age=300, stale-while-revalidate=86400"
 # Modules are addressed by content hash.

@@ -9,6 +9,8 @@ the test moves, and shows each answered action the way the tag would, so caps be
     assert popup.id == "welcome"
 
 Actions triggered `now` are shown at once, as the tag shows them; others stay armed until `fire()`.
+
+Recommendations learn from every visitor: `sim.new_visitor()` switches to another one on the same shop.
 """
 
 from __future__ import annotations
@@ -21,10 +23,14 @@ from typing import Any
 
 import fakeredis
 import msgspec
+import redis.asyncio as aioredis
 
 from server import protocol as p
+from server.catalog_import import load
 from server.engine import BUILTIN_RULES_DIR
 from server.ingest import build_runtime
+from server.recs import Context
+from server.recs_spec import Strategy
 from server.rules import Visit
 from server.settings import Settings
 from server.sites import Site
@@ -49,23 +55,29 @@ class Simulator:
         accept_language: str = "en-US,en;q=0.8",
         country: str = "",
         rule_dirs: Iterable[Path] = (BUILTIN_RULES_DIR,),
+        redis: aioredis.Redis | None = None,
     ) -> None:
         self.now = time.time()
         self.site = site
         self.user_agent = user_agent
         self.accept_language = accept_language
         self.country = country
-        self.visitor = secrets.token_hex(16)
-        self.session = secrets.token_hex(16)
+        self.new_visitor()
         self.last_answer = p.Answer(actions=[])
         self.runtime = build_runtime(
             Settings(),
             {site.key: site},
-            fakeredis.FakeAsyncRedis(),
+            redis if redis is not None else fakeredis.FakeAsyncRedis(),
             list(rule_dirs),
             only_rules=rules,
             clock=lambda: self.now,
         )
+
+    def new_visitor(self) -> None:
+        """From now on events come from another visitor, on the same shop: the traffic recommendations
+        learn from."""
+        self.visitor = secrets.token_hex(16)
+        self.session = secrets.token_hex(16)
 
     def advance(self, *, seconds: float = 0, minutes: float = 0, hours: float = 0, days: float = 0) -> None:
         self.now += seconds + 60 * minutes + 3600 * hours + 86400 * days
@@ -82,7 +94,10 @@ class Simulator:
 
     async def fire(self, action: p.Action) -> None:
         """The action's trigger fired and the tag showed it."""
-        shown = p.ActionShown(props=p.ActionEventProps(action.id))
+        shown: p.Event = p.ActionShown(props=p.ActionEventProps(action.id))
+        if isinstance(action, p.RecsAction):
+            items = [item.id for item in action.items]
+            shown = p.RecsShown(props=p.RecsShownProps(action.slot, action.strategy, items))
         await self._ingest(p.EventBatch(self.site.key, self.visitor, self.session, [shown]))
 
     @property
@@ -97,13 +112,39 @@ class Simulator:
         event = msgspec.convert({"type": event_type, "url": url, "props": props}, p.Event)
         return await self.send(event)
 
-    async def page_view(self, url: str = "https://shop.test/", page_type: str = "") -> list[p.Action]:
-        return await self.track("page_view", url=url, page_type=page_type)
+    async def page_view(
+        self, url: str = "https://shop.test/", page_type: str = "", slots: Iterable[str] = ()
+    ) -> list[p.Action]:
+        return await self.track("page_view", url=url, page_type=page_type, slots=list(slots))
+
+    async def product_page(self, product: str, slots: Iterable[str] = (), **props: Any) -> list[p.Action]:
+        """A product page as the tag reports it: the page view (with its slots) and the product view in
+        one batch. `props` describe the product (name, price, category, url …)."""
+        page = p.PageView(
+            url=f"https://shop.test/p/{product}", props=p.PageProps("product", slots=list(slots))
+        )
+        view = msgspec.convert(
+            {"type": "product_view", "url": page.url, "props": {"id": product, **props}}, p.Event
+        )
+        return await self.send(page, view)
+
+    async def import_catalog(self, *rows: dict[str, Any]) -> p.CatalogReport:
+        """Loads catalog rows as `storetag catalog import` would."""
+        converted = [msgspec.convert(row, p.CatalogRow) for row in rows]
+        return await load(self.runtime.recs.catalog, self.site.key, self.site.currency, converted)
 
     async def visit(self) -> Visit:
         """The visit as a rule would see it now, for testing segments and targeting."""
         state = await self.state()
         return Visit(state, p.PageView(), self.site, int(self.now * 1000), self.runtime.engine.segments)
+
+    async def recommend(self, strategy: Strategy, limit: int = 10) -> list[str]:
+        """The ids a strategy gives the current visitor now, on the page of their last page view."""
+        ctx = Context.of(await self.state())
+        products = await self.runtime.recs.recommend(
+            self.site.key, ctx, strategy, limit, int(self.now * 1000)
+        )
+        return [product.id for product in products]
 
     async def state(self) -> VisitorState:
         return await self.runtime.store.load(self.site.key, self.visitor)

@@ -20,6 +20,9 @@ MAX_SHOWS_KEPT = 20
 MAX_BATCH_IDS = 20
 MAX_ORDER_IDS = 20
 MAX_ACTIONS_TRACKED = 50
+MAX_RECENT = 20
+MAX_BOUGHT = 50
+MAX_RECS_CLICKED = 20
 
 _MOBILE = re.compile(r"Mobi|iPhone|iPod|Android.+Mobile|Windows Phone", re.I)
 _TABLET = re.compile(r"iPad|Tablet|Android(?!.*Mobile)|Silk|Kindle", re.I)
@@ -60,6 +63,11 @@ class Session(msgspec.Struct, omit_defaults=True):
     purchased: bool = False
     orders: int = 0
     revenue: float = 0.0
+    # The recommendation slots on the current page and its product, for rules that fill slots.
+    slots: list[str] = []
+    item: str = ""
+    # Recommended item clicked → "SLOT STRATEGY", so a purchase of it is credited to that slot.
+    recs_clicked: dict[str, str] = {}
 
 
 class Profile(msgspec.Struct, omit_defaults=True):
@@ -69,6 +77,9 @@ class Profile(msgspec.Struct, omit_defaults=True):
     customer_id: str = ""
     orders: int = 0
     revenue: float = 0.0
+    # Products viewed and bought over all sessions, most recent last.
+    recent: list[str] = []
+    bought: list[str] = []
 
 
 class ActionHistory(msgspec.Struct, omit_defaults=True):
@@ -127,6 +138,11 @@ def _first_language(accept_language: str) -> str:
     return first[:35] if re.fullmatch(r"[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*", first) else ""
 
 
+def _latest(items: list[str], new: list[str], keep: int) -> list[str]:
+    fresh = set(new)
+    return [*(item for item in items if item not in fresh), *new][-keep:]
+
+
 def _bump(counts: dict[str, int], key: str) -> None:
     counts[key] = counts.pop(key, 0) + 1  # re-insert: the most recent stays last
     while len(counts) > MAX_VIEWED:
@@ -178,8 +194,11 @@ def _apply(state: VisitorState, event: p.Event, ctx: Context) -> bool:
             session.url = event.url
             session.page_type = props.page_type
             session.lang = props.lang or session.lang
+            session.slots, session.item = list(props.slots), ""
         case p.ProductView(props=props):
             _bump(session.products, props.id)
+            session.item = props.id
+            profile.recent = _latest(profile.recent, [props.id], MAX_RECENT)
             if props.category:
                 _bump(session.categories, props.category)
         case p.CategoryView(props=props):
@@ -210,6 +229,7 @@ def _apply(state: VisitorState, event: p.Event, ctx: Context) -> bool:
             for rule_id, issued in state.codes.items():
                 if props.code and issued.code == props.code.upper():
                     _history(state, rule_id).converted = now
+            profile.bought = _latest(profile.bought, [line.id for line in props.items], MAX_BOUGHT)
             session.cart = {}
             session.checkout_started = False
         case p.Identify(props=props):
@@ -229,6 +249,11 @@ def _apply(state: VisitorState, event: p.Event, ctx: Context) -> bool:
             history.last_closed = now
         case p.ActionShown() | p.ActionClicked() | p.ActionClosed():
             return False
+        case p.RecsClicked(props=props):
+            session.recs_clicked.pop(props.item, None)
+            session.recs_clicked[props.item] = f"{props.slot} {props.strategy}"
+            while len(session.recs_clicked) > MAX_RECS_CLICKED:
+                del session.recs_clicked[next(iter(session.recs_clicked))]
     return True
 
 

@@ -52,3 +52,16 @@ async def test_modules_are_cached_for_a_year_by_content_hash(client: httpx.Async
     assert module.status_code == 200
     assert "immutable" in module.headers["cache-control"]
     assert (await client.get("/w/nope.js")).status_code == 404
+
+
+def test_the_core_stays_within_its_gzip_budget_of_4_kb() -> None:
+    from server.tag import TagAssets
+
+    core = TagAssets().core_for("shop", "https://tags.example.com")
+    assert len(core.gzipped) <= 4096, f"core is {len(core.gzipped)} bytes gzipped"
+
+
+async def test_the_tag_names_the_recs_module_that_draws_slots(client: httpx.AsyncClient) -> None:
+    tag = (await client.get("/t/shop.js")).text
+    module_url = re.search(r"http://storetag\.test(/w/recs\.js\?v=\w+)", tag)[1]  # type: ignore[index]
+    assert "data-storetag-slot" in (await client.get(module_url)).text

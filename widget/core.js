@@ -69,7 +69,8 @@
       return sid;
     }
 
-    var queue = [], timer = 0;
+    // Nothing is sent before the document is parsed (see `ready` below), except by a beacon.
+    var queue = [], timer = 0, parsed = 0;
     function enqueue(type, props) {
       queue.push({
         type: type,
@@ -78,7 +79,7 @@
         ref: cut(d.referrer, 2048),
         props: props || {},
       });
-      timer = timer || setTimeout(flush, 0);
+      if (parsed) timer = timer || setTimeout(flush, 0);
     }
     // The server takes at most 100 events per batch.
     function take() {
@@ -363,9 +364,23 @@
     var early = (w.storetag && w.storetag.q) || [];
     w.storetag = api;
 
-    var meta = d.querySelector('meta[name="storetag:page"]');
-    enqueue("page_view", {page_type: cut(meta && meta.content, 300), title: cut(d.title, 300), lang: cut(n.language, 300)});
+    var meta = d.querySelector('meta[name="storetag:page"]'), page = {page_type: cut(meta && meta.content, 300), lang: cut(n.language, 300)};
+    enqueue("page_view", page);
     for (var i = 0; i < early.length; i++) api.apply(null, early[i]);
+    // Once the document is parsed the page view learns the page's recommendation slots, and goes out in
+    // one batch with the page's own first events (its product_view), which the slots' lists depend on.
+    var ready = safe(function () {
+      page.title = cut(d.title, 300);
+      page.slots = [].map.call(d.querySelectorAll("[data-storetag-slot]"), function (e) {
+        return e.getAttribute("data-storetag-slot");
+      }).filter(function (s) {
+        return /^[\w-]{1,40}$/.test(s);
+      }).slice(0, 10);
+      parsed = 1;
+      flush();
+    });
+    if (d.readyState == "loading") d.addEventListener("DOMContentLoaded", ready);
+    else ready();
 
     w.addEventListener("pagehide", beacon);
     d.addEventListener("visibilitychange", function () {

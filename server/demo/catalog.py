@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from html import escape
+
 from msgspec import Struct
 
 
@@ -144,6 +146,32 @@ def find_product(product_id: str) -> Product | None:
 
 def find_category(slug: str) -> Category | None:
     return _CATEGORIES_BY_SLUG.get(slug)
+
+
+def catalog_rows(shop_url: str) -> list[dict[str, object]]:
+    """The catalogue as `storetag catalog import` rows, with absolute links to this shop."""
+    return [
+        {
+            "id": product.id,
+            "title": product.name,
+            "price": product.price,
+            "currency": "EUR",
+            "url": f"{shop_url}/p/{product.id}",
+            "image_url": f"{shop_url}/img/{product.id}.svg",
+            "category": product.category,
+            "brand": "Demo Shop",
+        }
+        for product in PRODUCTS
+    ]
+
+
+def product_image(product: Product) -> str:
+    """A square SVG of the product's emoji on its colour."""
+    return (
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 200 200">'
+        f'<rect width="200" height="200" fill="{escape(product.color)}"/>'
+        f'<text x="100" y="132" font-size="96" text-anchor="middle">{escape(product.emoji)}</text></svg>'
+    )
 
 
 def products_in(category_slug: str) -> tuple[Product, ...]:

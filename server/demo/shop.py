@@ -22,6 +22,7 @@ from server.demo.catalog import (
     featured_products,
     find_category,
     find_product,
+    product_image,
     products_in,
 )
 from server.demo.tracking import cart_line_props, category_props, product_props, purchase_props
@@ -50,6 +51,7 @@ def create_shop_app(
         Route("/checkout", shop.place_order, methods=["POST"]),
         Route("/thank-you", shop.thank_you),
         Route("/discount/{code}", shop.apply_discount),
+        Route("/img/{product_id}.svg", shop.image),
     ]
     return Starlette(
         routes=routes, exception_handlers={HTTPException: shop.error}, max_body_size=MAX_FORM_BYTES
@@ -243,6 +245,13 @@ class Storefront:
             lines=lines,
             event_props=purchase_props(order, lines),
         )
+
+    async def image(self, request: Request) -> Response:
+        product = find_product(request.path_params["product_id"])
+        if product is None:
+            raise HTTPException(404, "That product isn't in our catalogue.")
+        headers = {"Cache-Control": "public, max-age=86400"}
+        return Response(product_image(product), media_type="image/svg+xml", headers=headers)
 
     async def error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)

@@ -11,7 +11,15 @@ Props = dict[str, Any]
 
 
 def product_props(product: Product) -> Props:
-    return {"id": product.id, "name": product.name, "price": product.price, "category": product.category}
+    return {
+        "id": product.id,
+        "name": product.name,
+        "price": product.price,
+        "category": product.category,
+        # Relative URLs are resolved against the page's; recommendations link and show these.
+        "url": f"/p/{product.id}",
+        "image_url": f"/img/{product.id}.svg",
+    }
 
 
 def cart_line_props(product: Product, qty: int) -> Props:

@@ -1,0 +1,326 @@
+"""Speed of recommendations: the server time of a slot, and what learning from events costs /v1/events.
+
+1. Slots: 10,000 products and 1,000,000 co-occurrence updates (viewed and bought together, through the real
+   write path) are loaded into a redis-server of its own, with 2,000 visitors whose history came through
+   the real event path. Then, one call at a time, the server time of a top-10 list of each strategy
+   (`Recommender.recommend`) and of whole slots (`Runtime.recs_for`: the visitor's state, the rules, the
+   strategy with its fallback chain, the template: all that GET /v1/recs does but HTTP), p50 and p99.
+   Goal: p99 ≤ 2 ms for a slot.
+2. Events: POST /v1/events under wrk with bench/events.lua (a third of the events are product views, some
+   cart adds) against `storetag serve` with recommendations on and with STORETAG_RECS=0, in alternating
+   rounds (bench/events_load.py does the measuring); cost = 1 - on/off req/s. Goal: ≤ 10 %.
+
+    .venv/bin/python bench/recs_speed.py [--part slots|events] [--rounds 3] [--duration 10]
+
+Prints the figures and writes bench/RECS_SPEED.md. Everything it starts listens on 127.0.0.1 and stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import random
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import events_load as ev
+import report
+import targets
+from local_servers import redis_command, redis_server
+
+from server import protocol as p
+from server.catalog_import import load
+from server.engine import BUILTIN_RULES_DIR
+from server.ingest import Runtime, build_runtime
+from server.recs import Context
+from server.recs_spec import STRATEGIES, Strategy
+from server.recs_store import Signal
+from server.settings import Settings
+from server.sites import Site
+from server.state import connect
+
+HERE = Path(__file__).resolve().parent
+RESULTS_FILE = HERE / "RECS_SPEED.md"
+SITE = Site(key="bench", name="Bench", origins=(targets.ORIGIN,), secret="bench-secret")
+PRODUCTS, CATEGORIES, VISITORS = 10_000, 100, 2_000
+UPDATES = 1_000_000
+CALLS = 2_000
+RECS_OFF = "storetag, recs off"
+
+
+def zipf(n: int, s: float = 1.1) -> list[float]:
+    return [1 / (rank**s) for rank in range(1, n + 1)]
+
+
+class Shop:
+    """A synthetic catalog: categories of Zipf-popular items."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.items = [f"p{n}" for n in range(PRODUCTS)]
+        self.by_category: dict[int, list[str]] = defaultdict(list)
+        for n, item in enumerate(self.items):
+            self.by_category[n % CATEGORIES].append(item)
+        self.category_weights = zipf(CATEGORIES, 0.8)
+        self.item_weights = {c: zipf(len(items)) for c, items in self.by_category.items()}
+
+    def category_of(self, item: str) -> int:
+        return int(item[1:]) % CATEGORIES
+
+    def session(self) -> list[str]:
+        [category] = self.rng.choices(range(CATEGORIES), self.category_weights)
+        items = self.by_category[category]
+        picked = self.rng.choices(items, self.item_weights[category], k=self.rng.randint(2, 5))
+        return list(dict.fromkeys(picked))
+
+    def rows(self) -> list[p.CatalogRow]:
+        return [
+            p.CatalogRow(
+                id=item,
+                title=f"Product {n}",
+                price=5 + (n * 7919 % 20000) / 100,
+                url=f"{targets.ORIGIN}/p/{n}",
+                image_url=f"{targets.ORIGIN}/img/{n}.jpg",
+                category=f"cat-{n % CATEGORIES}",
+                brand=f"brand-{n % 37}",
+            )
+            for n, item in enumerate(self.items)
+        ]
+
+
+async def load_signals(runtime: Runtime, shop: Shop, now_s: float) -> int:
+    """UPDATES co-occurrence increments (both directions of each pair), with norms and popularity, over
+    the last two weeks, written by the same script the event path uses."""
+    store, updates, chunk = runtime.recs.signals, 0, 0
+    while updates < UPDATES:
+        signals: list[Signal] = []
+        while len(signals) < 20_000:
+            items = shop.session()
+            family = "bt" if shop.rng.random() < 0.25 else "vt"
+            for item in items:
+                category = f"c:cat-{shop.category_of(item)}"
+                signals += [Signal("pop", "all", item, 1), Signal("pop", category, item, 1)]
+                signals += [Signal("hot", "all", item, 1), Signal(family[0] + "n", "n", item, 1)]
+                for other in items:
+                    if other != item:
+                        signals.append(Signal(family, item, other, 1))
+                        updates += 1
+        at = now_s - 14 * 86400 * max(0.0, 1 - updates / UPDATES)
+        async with runtime.store.redis.pipeline(transaction=False) as pipe:
+            await store.queue_signals(pipe, SITE.key, signals, at)
+            await pipe.execute()
+        chunk += 1
+        if chunk % 10 == 0:
+            print(f"   {updates:,} co-occurrence updates", flush=True)
+    return updates
+
+
+async def load_visitors(runtime: Runtime, shop: Shop) -> list[str]:
+    """VISITORS visitors, each with a few product views and a cart, through the real event path."""
+    visitors = []
+    for n in range(VISITORS):
+        visitor = f"{n:032x}"
+        events: list[p.Event] = []
+        for item in shop.session() + shop.session():
+            events.append(
+                p.ProductView(url=f"{targets.ORIGIN}/p/{item}", props=p.ProductProps(id=item, name=item))
+            )
+        events.append(p.CartAdd(props=p.CartLineProps(id=events[-1].props.id, price=10)))  # type: ignore[union-attr]
+        await runtime.ingest(p.EventBatch(SITE.key, visitor, visitor, events, f"b{n:015d}"), None)
+        visitors.append(visitor)
+    return visitors
+
+
+async def timed(call: Callable[[], Awaitable[object]], calls: int = CALLS) -> tuple[float, float, float]:
+    """p50 and p99 in ms of `calls` sequential calls after a warm-up, and the mean CPU ms this process
+    spent per call (what a busy machine cannot inflate as much as wall time)."""
+    for _ in range(100):
+        await call()
+    samples = []
+    cpu = time.process_time()
+    for _ in range(calls):
+        start = time.perf_counter()
+        await call()
+        samples.append((time.perf_counter() - start) * 1000)
+    cpu_ms = (time.process_time() - cpu) * 1000 / calls
+    cuts = statistics.quantiles(samples, n=100)
+    return cuts[49], cuts[98], cpu_ms
+
+
+def event_batches(shop: Shop, count: int) -> list[list[p.Event]]:
+    """Batches shaped like bench/events.lua's: 1-4 events, a third product views, a ninth cart adds."""
+    rng, batches = shop.rng, []
+    for _ in range(count):
+        events: list[p.Event] = []
+        for _ in range(rng.randint(1, 4)):
+            item = rng.choice(shop.items)
+            url = f"{targets.ORIGIN}/p/{item}"
+            kind = rng.choice("pppvvvccx")
+            if kind == "p":
+                events.append(p.PageView(url=url, props=p.PageProps("product")))
+            elif kind == "v":
+                events.append(p.ProductView(url=url, props=p.ProductProps(id=item, name=item, price=10)))
+            elif kind == "c":
+                events.append(p.CategoryView(url=url, props=p.CategoryProps(f"cat-{shop.category_of(item)}")))
+            else:
+                events.append(p.CartAdd(url=url, props=p.CartLineProps(id=item, price=10)))
+        batches.append(events)
+    return batches
+
+
+async def ingest_cpu(redis_url: str, shop: Shop) -> list[str]:
+    """CPU per ingest() of the same batches with recommendations on and off, alternating in chunks: the
+    cost of learning as this process pays it, which a busy machine distorts far less than req/s."""
+    runtimes = {
+        recs: build_runtime(
+            Settings(redis_url=redis_url, recs=recs), {SITE.key: SITE}, connect(redis_url), []
+        )
+        for recs in (True, False)
+    }
+    batches = event_batches(shop, 6000)
+    cpu = {True: 0.0, False: 0.0}
+    for chunk in range(0, len(batches), 500):
+        for recs, runtime in runtimes.items():
+            start = time.process_time()
+            for n, events in enumerate(batches[chunk : chunk + 500]):
+                visitor = f"{recs:d}{n % 500:031x}"
+                batch = p.EventBatch(SITE.key, visitor, visitor, events, f"{recs:d}{chunk + n:015d}")
+                await runtime.ingest(batch, None)
+            cpu[recs] += time.process_time() - start
+    for runtime in runtimes.values():
+        await runtime.store.redis.aclose()
+    on, off = (cpu[recs] * 1e6 / len(batches) for recs in (True, False))
+    return [
+        f"In-process CPU per `ingest()` of {len(batches):,} batches shaped like bench/events.lua's "
+        f"(no rules, so only the event path): recs on {on:.0f} µs, off {off:.0f} µs: "
+        f"learning costs **{on / off - 1:+.1%}** CPU per batch."
+    ]
+
+
+async def slots_part(tmp: Path) -> list[str]:
+    lines = []
+    with redis_server(tmp, ev.LOAD_CPU) as redis, _pinned(ev.SERVER_CPU):
+        settings = Settings(redis_url=redis.url)
+        runtime = build_runtime(settings, {SITE.key: SITE}, connect(redis.url), [BUILTIN_RULES_DIR])
+        rng = random.Random(5)
+        shop = Shop(rng)
+        now_s = time.time()
+        print("== loading the catalog, the signals and the visitors", flush=True)
+        started = time.perf_counter()
+        report = await load(runtime.recs.catalog, SITE.key, SITE.currency, shop.rows())
+        updates = await load_signals(runtime, shop, now_s)
+        visitors = await load_visitors(runtime, shop)
+        load_s = time.perf_counter() - started
+        keys = int(redis_command(redis.port, "DBSIZE").lstrip(b":"))
+        memory = await runtime.store.redis.info("memory")
+        contexts = []
+        for visitor in visitors[:500]:
+            state = await runtime.store.load(SITE.key, visitor)
+            ctx = Context.of(state)
+            contexts.append(Context(rng.choice(ctx.recent), ctx.cart, ctx.recent, ctx.bought, ctx.category))
+        lines += [
+            f"Loaded {report.loaded:,} products, {updates:,} co-occurrence updates and "
+            f"{len(visitors):,} visitors in {load_s:.0f} s: {keys:,} keys, "
+            f"Redis used_memory {memory['used_memory_human']}.",
+            "",
+            "| list (top 10) | p50 ms | p99 ms | CPU ms/call |",
+            "|---|---:|---:|---:|",
+        ]
+        for name in STRATEGIES:
+            strategy = Strategy(name)
+
+            async def recommend(strategy: Strategy = strategy) -> object:
+                ctx = rng.choice(contexts)
+                return await runtime.recs.recommend(SITE.key, ctx, strategy, 10, int(time.time() * 1000))
+
+            p50, p99, cpu = await timed(recommend)
+            row = f"| strategy `{name}` with its fallback chain | {p50:.2f} | {p99:.2f} | {cpu:.2f} |"
+            lines.append(row)
+            print(f"   {name}: p50 {p50:.2f} ms, p99 {p99:.2f} ms", flush=True)
+        for slot, item in (("product_recs", True), ("cart_recs", False), ("home_recs", False)):
+
+            async def whole_slot(slot: str = slot, item: bool = item) -> object:
+                visitor = rng.choice(visitors[:500])
+                query = p.RecsQuery(SITE.key, visitor, slot, rng.choice(shop.items) if item else None)
+                answer = await runtime.recs_for(query, None)
+                assert answer.actions, f"slot {slot} came back empty"
+                return answer
+
+            p50, p99, cpu = await timed(whole_slot)
+            row = (
+                f"| whole slot `{slot}` (state, rules, list, template) | {p50:.2f} | {p99:.2f} | {cpu:.2f} |"
+            )
+            lines.append(row)
+            print(f"   slot {slot}: p50 {p50:.2f} ms, p99 {p99:.2f} ms", flush=True)
+        await runtime.store.redis.aclose()
+        lines += ["", *await ingest_cpu(redis.url, shop)]
+    load1, load5, _ = os.getloadavg()
+    lines += [
+        "",
+        f"Machine load average while measuring: {load1:.1f} (1 min), {load5:.1f} (5 min); "
+        f"{os.cpu_count()} CPUs.",
+    ]
+    return lines
+
+
+class _pinned:
+    """This process on one CPU while measuring, as a server worker would be; redis-server on the other."""
+
+    def __init__(self, cpu: str) -> None:
+        self.cpu = cpu
+        self.before: set[int] = set()
+
+    def __enter__(self) -> None:
+        if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
+            self.before = os.sched_getaffinity(0)
+            os.sched_setaffinity(0, {int(self.cpu)})
+
+    def __exit__(self, *exc: object) -> None:
+        if self.before:
+            os.sched_setaffinity(0, self.before)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--no-write", action="store_true", help=f"do not overwrite {RESULTS_FILE.name}")
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    sections = []
+    with tempfile.TemporaryDirectory(prefix="storetag-recs-bench-") as tmp_dir:
+        tmp = Path(tmp_dir)
+        sections += ["## Slot server time", "", *asyncio.run(slots_part(tmp)), ""]
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    text = "\n".join(
+        [
+            "# Recommendations: speed",
+            "",
+            *sections,
+            f"- Date: {now}; machine: {report.cpu_model()}, {os.cpu_count()} CPUs; "
+            f"Redis {report.redis_version()}",
+            f"- Command: `{' '.join(['.venv/bin/python', 'bench/recs_speed.py', *sys.argv[1:]])}`",
+            f"- Slots: {CALLS:,} sequential calls per row after 100 warm-up calls, this process on CPU "
+            f"{ev.SERVER_CPU} and redis-server on CPU {ev.LOAD_CPU}, over TCP loopback. Contexts: a random "
+            "product of a random visitor's history as the page, with that visitor's cart and history.",
+            "",
+        ]
+    )
+    print(text)
+    if not args.no_write:
+        RESULTS_FILE.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""The product catalog in Redis: imported rows, products first seen in events, removals.
+
+Keys (site-wide, so one site's catalog lives in one Redis Cluster slot):
+    st:{SITE}:p              hash  product id → msgpack Product, at most MAX_PRODUCTS (removals stay as
+                                   tombstones so a stale page cannot bring a product back)
+    st:{SITE}:pc:CATEGORY    zset  product id → price: the category's products by price, for "similar"
+Both are bounded by the catalog's size, so neither needs a TTL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from urllib.parse import urljoin, urlsplit
+
+import msgspec
+import redis.asyncio as aioredis
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+
+from server import protocol as p
+
+MAX_PRODUCTS = 200_000
+
+# KEYS[1] catalog, KEYS[2] category index; ARGV[1] max products, id, record, price ("" = no category).
+# A product seen in an event is recorded only while unknown: imports and removals always win.
+_SIGHT = """
+if redis.call('HEXISTS', KEYS[1], ARGV[2]) == 1 or redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[1]) then
+  return 0
+end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+if ARGV[4] ~= '' then redis.call('ZADD', KEYS[2], ARGV[4], ARGV[2]) end
+return 1
+"""
+
+
+class Product(msgspec.Struct, omit_defaults=True, kw_only=True):
+    id: str
+    title: str = ""
+    url: str = ""
+    image_url: str = ""
+    price: float | None = None
+    sale_price: float | None = None
+    currency: str = ""
+    category: str = ""
+    brand: str = ""
+    availability: str = "in_stock"
+    attributes: dict[str, str] = {}
+    # False while the product is known only from events; the next import completes it.
+    imported: bool = False
+    removed: bool = False
+
+    @property
+    def recommendable(self) -> bool:
+        return not self.removed and self.availability != "out_of_stock" and bool(self.title and self.url)
+
+    @property
+    def current_price(self) -> float | None:
+        return self.sale_price if self.sale_price is not None else self.price
+
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(Product)
+
+
+def http_url(url: str, base: str = "") -> str:
+    """The URL made absolute against base, or "" unless it is http(s): nothing else is ever rendered."""
+    absolute = urljoin(base, url.strip()) if base else url.strip()
+    parts = urlsplit(absolute)
+    return absolute if parts.scheme in ("http", "https") and parts.netloc else ""
+
+
+def from_row(row: p.CatalogRow, currency: str) -> Product:
+    return Product(
+        id=row.id,
+        title=row.title,
+        url=row.url or "",
+        image_url=row.image_url or "",
+        price=row.price,
+        sale_price=row.sale_price,
+        currency=row.currency or currency,
+        category=row.category,
+        brand=row.brand,
+        availability=row.availability,
+        attributes=dict(row.attributes),
+        imported=True,
+    )
+
+
+def seen_in(props: p.ProductProps, page_url: str, currency: str) -> Product:
+    """The minimal record a product_view makes of a product the catalog does not know."""
+    return Product(
+        id=props.id,
+        title=props.title or props.name,
+        # A product_view is sent from the product's own page.
+        url=http_url(props.url or page_url, page_url),
+        image_url=http_url(props.image_url, page_url) if props.image_url else "",
+        price=props.price or None,
+        sale_price=props.sale_price,
+        currency=props.currency or currency,
+        category=props.category,
+        brand=props.brand,
+        availability=props.availability or "in_stock",
+    )
+
+
+def _bytes(raw: object) -> bytes:
+    return raw if isinstance(raw, bytes) else str(raw).encode()
+
+
+def catalog_key(site: str) -> str:
+    return f"st:{{{site}}}:p"
+
+
+def category_key(site: str, category: str) -> str:
+    return f"st:{{{site}}}:pc:{category}"
+
+
+class Catalog:
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
+        self._sight = redis.register_script(_SIGHT)
+
+    async def get(self, site: str, ids: Sequence[str]) -> dict[str, Product]:
+        if not ids:
+            return {}
+        raws = await self.redis.hmget(catalog_key(site), list(ids))
+        return {item: _decoder.decode(_bytes(raw)) for item, raw in zip(ids, raws, strict=True) if raw}
+
+    async def size(self, site: str) -> int:
+        return int(await self.redis.hlen(catalog_key(site)))
+
+    async def upsert(self, site: str, products: Sequence[Product]) -> None:
+        """Writes the products whole (an import is the truth) and moves them between category indexes."""
+        old = await self.get(site, [product.id for product in products])
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for product in products:
+                before = old.get(product.id)
+                if before is not None and before.category and before.category != product.category:
+                    pipe.zrem(category_key(site, before.category), product.id)
+                pipe.hset(catalog_key(site), product.id, _encoder.encode(product))
+                if product.category:
+                    pipe.zadd(category_key(site, product.category), {product.id: product.current_price or 0})
+            await pipe.execute()
+
+    async def remove(self, site: str, ids: Iterable[str]) -> None:
+        """Leaves tombstones: a removed product is never recommended again, until an import brings it."""
+        ids = list(ids)
+        old = await self.get(site, ids)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for item in ids:
+                before = old.get(item)
+                if before is not None and before.category:
+                    pipe.zrem(category_key(site, before.category), item)
+                pipe.hset(catalog_key(site), item, _encoder.encode(Product(id=item, removed=True)))
+            await pipe.execute()
+
+    async def queue_sighting(self, pipe: Pipeline | Redis, site: str, product: Product) -> None:
+        keys = [catalog_key(site), category_key(site, product.category)]
+        price = "" if not product.category else repr(product.current_price or 0)
+        args: list[str | int | bytes] = [MAX_PRODUCTS, product.id, _encoder.encode(product), price]
+        await self._sight(keys=keys, args=args, client=pipe)
+
+    async def in_category(self, site: str, category: str, low: float, high: float, limit: int) -> list[str]:
+        raw = await self.redis.zrangebyscore(category_key(site, category), low, high, start=0, num=limit)
+        return [_bytes(item).decode() for item in raw]

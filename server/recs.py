@@ -1,0 +1,265 @@
+"""Recommendations: learning from each batch of events, and the strategies that fill a slot.
+
+Each strategy ranks candidates from the signals in Redis. `recommend` then drops the page's product, the
+cart, what the visitor bought (except for recently viewed), for "for you" what they viewed last, and what
+the catalog does not offer (unknown, removed, out of stock, without title or URL), and tops a short list
+up from the rest of its chain, whose stages are computed concurrently; neighbour lists are blended inside
+Redis. A slot costs two to four round trips to Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import RedisCluster
+
+from server import protocol as p
+from server.catalog import Catalog, Product
+from server.recs_spec import Recs, Strategy
+from server.recs_store import (
+    BOUGHT_NORM,
+    BOUGHT_TOGETHER,
+    HOT,
+    POP,
+    VIEWED_NORM,
+    VIEWED_TOGETHER,
+    Family,
+    SignalStore,
+)
+from server.signals import Lessons, learn
+from server.sites import Site
+from server.visitor import VisitorState
+
+CHAINS: dict[str, tuple[str, ...]] = {
+    "for_you": ("viewed_together", "category_popular", "popular"),
+    "bought_together": ("viewed_together", "category_popular", "popular"),
+    "viewed_together": ("category_popular", "popular"),
+    "similar": ("category_popular", "popular"),
+    "recently_viewed": ("category_popular", "popular"),
+    "trending": ("popular",),
+    "category_popular": ("popular",),
+    "popular": (),
+}
+# Co-occurrence is normalised as a cosine with this pseudo-count added to each item's own weight, so an
+# item seen once with the anchor does not outrank one seen with it a hundred times.
+SHRINK = 2.0
+# Trending compares the last day's rate with the week's, plus this many events of prior.
+TRENDING_POOL, BASELINE_PRIOR = 100, 5.0
+SIMILAR_POOL, PRICE_BAND = 50, 1.5
+FOR_YOU_RECENT, FOR_YOU_BOUGHT, RECENCY_WEIGHT = 5, 3, 0.8
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a list is for: the page's product, the cart and the visitor's history (most recent last)."""
+
+    item: str = ""
+    cart: tuple[str, ...] = ()
+    recent: tuple[str, ...] = ()
+    bought: tuple[str, ...] = ()
+    category: str = ""
+
+    @classmethod
+    def of(cls, state: VisitorState) -> Context:
+        session, profile = state.session, state.profile
+        category = next(reversed(session.categories), "")
+        return cls(session.item, tuple(session.cart), tuple(profile.recent), tuple(profile.bought), category)
+
+
+class Recommender:
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
+        self.catalog = Catalog(redis)
+        self.signals = SignalStore(redis)
+
+    async def observe(self, site: Site, state: VisitorState, events: Sequence[p.Event], now_ms: int) -> None:
+        """Writes what the batch teaches in one pipeline: signals, sightings of new products, counters."""
+        lessons = learn(state, events, site.currency)
+        if not (lessons.signals or lessons.counts or lessons.sightings):
+            return
+        if isinstance(self.redis, RedisCluster):  # a cluster pipeline refuses scripts: one call each
+            await self._queue(self.redis, site.key, lessons, now_ms)
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            await self._queue(pipe, site.key, lessons, now_ms)
+            await pipe.execute()
+
+    async def _queue(self, client: Pipeline | Redis, site: str, lessons: Lessons, now_ms: int) -> None:
+        for product in lessons.sightings.values():
+            await self.catalog.queue_sighting(client, site, product)
+        await self.signals.queue_signals(client, site, lessons.signals, now_ms / 1000)
+        await self.signals.queue_counts(client, site, lessons.counts)
+
+    async def fill(
+        self, site: Site, state: VisitorState, specs: Sequence[Recs], now_ms: int
+    ) -> dict[str, list[Product]]:
+        """The products for each slot asked for, computed concurrently."""
+        ctx = Context.of(state)
+        lists = await asyncio.gather(
+            *(self.recommend(site.key, ctx, spec.strategy, spec.limit, now_ms) for spec in specs)
+        )
+        return {spec.slot: products for spec, products in zip(specs, lists, strict=True)}
+
+    async def recommend(
+        self, site: str, ctx: Context, strategy: Strategy, limit: int, now_ms: int
+    ) -> list[Product]:
+        lookup = Lookup(self, site, ctx, strategy, now_ms / 1000, n=3 * limit + 10)
+        stages = [strategy.name, *(CHAINS[strategy.name] if strategy.fallback else ())]
+        page = {lookup.item, *ctx.cart} - {""}
+        if strategy.name == "for_you":  # discovery: not what the visitor has just looked at
+            page |= set(ctx.recent[-FOR_YOU_RECENT:])
+        chosen: list[Product] = []
+        seen: set[str] = set()
+        # The strategy alone first; only a list that comes up short computes the rest of its chain.
+        for batch in (stages[:1], stages[1:]):
+            if not batch or len(chosen) >= limit:
+                break
+            rankings = await asyncio.gather(*(lookup.rank(stage) for stage in batch))
+            candidates: list[str] = []
+            for stage, ranking in zip(batch, rankings, strict=True):
+                excluded = page if stage == "recently_viewed" else page | set(ctx.bought)
+                candidates += [item for item in ranking if item not in excluded and item not in seen]
+                seen.update(candidates)
+            records = await lookup.records(candidates[: lookup.n])
+            fits = [records[item] for item in candidates if item in records and records[item].recommendable]
+            chosen += fits[: limit - len(chosen)]
+        return chosen
+
+
+class Lookup:
+    """One list's computation: the strategies, sharing the page's product record and the records read."""
+
+    def __init__(
+        self, recommender: Recommender, site: str, ctx: Context, strategy: Strategy, now_s: float, n: int
+    ) -> None:
+        self.catalog, self.signals = recommender.catalog, recommender.signals
+        self.site, self.ctx, self.now_s, self.n = site, ctx, now_s, n
+        self.item = strategy.item if strategy.item is not None else ctx.item
+        self.category = strategy.category
+        self.known: dict[str, Product] = {}
+        self._current: asyncio.Future[dict[str, Product]] | None = None
+        self.strategies: dict[str, Callable[[], Awaitable[list[str]]]] = {
+            "recently_viewed": self.recently_viewed,
+            "popular": self.popular,
+            "category_popular": self.category_popular,
+            "trending": self.trending,
+            "viewed_together": self.viewed_together,
+            "bought_together": self.bought_together,
+            "similar": self.similar,
+            "for_you": self.for_you,
+        }
+
+    async def rank(self, strategy: str) -> list[str]:
+        return await self.strategies[strategy]()
+
+    async def records(self, ids: Sequence[str]) -> dict[str, Product]:
+        missing = [item for item in ids if item not in self.known]
+        self.known.update(await self.catalog.get(self.site, missing))
+        return {item: self.known[item] for item in ids if item in self.known}
+
+    async def current(self) -> Product | None:
+        """The catalog record of the page's product, read once however many strategies need it."""
+        if not self.item:
+            return None
+        if self._current is None:
+            self._current = asyncio.ensure_future(self.records([self.item]))
+        return (await self._current).get(self.item)
+
+    async def recently_viewed(self) -> list[str]:
+        return list(reversed(self.ctx.recent))
+
+    async def popular(self) -> list[str]:
+        return await self._top(POP, "all")
+
+    async def category_popular(self) -> list[str]:
+        category = self.category
+        if category is None:
+            current = await self.current()
+            category = current.category if current and current.category else self.ctx.category
+        return await self._top(POP, f"c:{category}") if category else []
+
+    async def trending(self) -> list[str]:
+        [hot] = await self.signals.tops(self.site, [(HOT, "all", TRENDING_POOL)], self.now_s)
+        [usual] = await self.signals.scores(self.site, [(POP, "all", list(hot))], self.now_s)
+        # Rates per second over each half-life: the last day's against the week's, plus a prior.
+        recent = HOT.decay.factor(self.now_s, HOT.decay.era(self.now_s)) * HOT.decay.half_life_s
+        baseline = POP.decay.factor(self.now_s, POP.decay.era(self.now_s))
+        prior = BASELINE_PRIOR * baseline
+        rise = {
+            item: hot[item] / recent / ((usual[item] + prior) / baseline / POP.decay.half_life_s)
+            for item in hot
+        }
+        return sorted((item for item in hot if rise[item] > 1.0), key=rise.__getitem__, reverse=True)[
+            : self.n
+        ]
+
+    async def viewed_together(self) -> list[str]:
+        anchor = self.item or (self.ctx.recent[-1] if self.ctx.recent else "")
+        sources = {anchor: 1.0} if anchor else {}
+        return _ranked(await self._neighbours(VIEWED_TOGETHER, VIEWED_NORM, sources))
+
+    async def bought_together(self) -> list[str]:
+        # Without a product on the page: what goes with the cart, or else with the last purchase.
+        anchors = [self.item] if self.item else list(self.ctx.cart or self.ctx.bought[-1:])
+        sources = dict.fromkeys(anchors, 1.0)
+        return _ranked(await self._neighbours(BOUGHT_TOGETHER, BOUGHT_NORM, sources))
+
+    async def for_you(self) -> list[str]:
+        sources = {
+            item: RECENCY_WEIGHT**age for age, item in enumerate(reversed(self.ctx.recent[-FOR_YOU_RECENT:]))
+        }
+        sources.update(dict.fromkeys(self.ctx.cart, 1.0))
+        for item in self.ctx.bought[-FOR_YOU_BOUGHT:]:
+            sources.setdefault(item, 0.5)
+        if not sources:
+            return []
+        viewed, bought = await self.signals.neighbours(
+            self.site,
+            [(VIEWED_TOGETHER, VIEWED_NORM, sources), (BOUGHT_TOGETHER, BOUGHT_NORM, sources)],
+            self.n,
+            self.n,
+            SHRINK,
+            self.now_s,
+        )
+        for item, score in bought.items():
+            viewed[item] = viewed.get(item, 0.0) + score
+        return _ranked(viewed)
+
+    async def similar(self) -> list[str]:
+        product = await self.current()
+        if product is None or not product.category:
+            return []
+        price = product.current_price
+        low, high = (price / PRICE_BAND, price * PRICE_BAND) if price else (0.0, math.inf)
+        ids = await self.catalog.in_category(self.site, product.category, low, high, SIMILAR_POOL)
+        (popularity,), records = await asyncio.gather(
+            self.signals.scores(self.site, [(POP, "all", ids)], self.now_s), self.records(ids)
+        )
+        same = [item for item in ids if item in records and records[item].category == product.category]
+
+        def closeness(item: str) -> tuple[bool, float]:
+            return (bool(product.brand) and records[item].brand == product.brand, popularity.get(item, 0.0))
+
+        return sorted(same, key=closeness, reverse=True)
+
+    async def _top(self, family: Family, sub: str) -> list[str]:
+        [top] = await self.signals.tops(self.site, [(family, sub, self.n)], self.now_s)
+        return list(top)
+
+    async def _neighbours(self, family: Family, norm: Family, sources: dict[str, float]) -> dict[str, float]:
+        if not sources:
+            return {}
+        [blend] = await self.signals.neighbours(
+            self.site, [(family, norm, sources)], self.n, self.n, SHRINK, self.now_s
+        )
+        return blend
+
+
+def _ranked(scores: dict[str, float]) -> list[str]:
+    return sorted(scores, key=lambda item: scores[item], reverse=True)

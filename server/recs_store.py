@@ -1,0 +1,232 @@
+"""The Redis side of recommendations: decayed signal sorted sets and the attribution counters.
+
+Keys (site-wide: all of one site's recommendation keys share the hash tag {SITE}, so in a Redis Cluster
+they live in one slot: a site's reads and its write script never cross slots, at the price of one node
+carrying each site):
+    st:{SITE}:r:FAMILY:ERA:SUB   zset  member → decayed score (see decay.py), at most the family's cap,
+                                       expiring IDLE_HALF_LIVES after its last write
+    st:{SITE}:rstat              hash  "SLOT STRATEGY METRIC" → count, at most MAX_STAT_FIELDS fields
+Families: pop (popularity, SUB "all" or "c:CATEGORY"), hot (the same over a short half-life, for
+trending), vt/bt (an item's viewed-together / bought-together neighbours, SUB the item id) and vn/bn
+(each item's own weight in vt/bt, SUB "n", to normalise them).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import redis.asyncio as aioredis
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+
+from server.decay import Decay
+
+DAY_S = 86400.0
+MAX_STAT_FIELDS = 2000
+STATS_TTL_S = 400 * 86400
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    decay: Decay
+    # How many members a key of this family keeps (the lowest scores go first).
+    cap: int
+
+
+POP = Family("pop", Decay(7 * DAY_S), 20_000)
+CATEGORY_POP_CAP = 500
+HOT = Family("hot", Decay(1 * DAY_S), 2_000)
+VIEWED_TOGETHER = Family("vt", Decay(30 * DAY_S), 50)
+BOUGHT_TOGETHER = Family("bt", Decay(30 * DAY_S), 50)
+VIEWED_NORM = Family("vn", Decay(30 * DAY_S), 200_000)
+BOUGHT_NORM = Family("bn", Decay(30 * DAY_S), 200_000)
+FAMILIES = {
+    family.name: family for family in (POP, HOT, VIEWED_TOGETHER, BOUGHT_TOGETHER, VIEWED_NORM, BOUGHT_NORM)
+}
+
+
+class Signal(NamedTuple):
+    """An increment of `member` in the family's key SUB, by `weight` at the time of writing."""
+
+    family: str
+    sub: str
+    member: str
+    weight: float
+
+
+# KEYS: sorted sets. ARGV: for each key in order: cap, ttl, n, then n pairs (member, increment).
+_ADD = """
+local a = 1
+for _, key in ipairs(KEYS) do
+  local cap, ttl, n = tonumber(ARGV[a]), ARGV[a + 1], tonumber(ARGV[a + 2])
+  a = a + 3
+  for _ = 1, n do
+    redis.call('ZINCRBY', key, ARGV[a + 1], ARGV[a])
+    a = a + 2
+  end
+  redis.call('ZREMRANGEBYRANK', key, 0, -cap - 1)
+  redis.call('EXPIRE', key, ttl)
+end
+return #KEYS
+"""
+
+# KEYS[1] the counters; ARGV[1] max fields, ARGV[2] ttl, then pairs (field, increment). A field that is
+# not there yet is only added while there is room: clients name slots, so they must not grow it forever.
+_COUNT = """
+local max = tonumber(ARGV[1])
+for i = 3, #ARGV, 2 do
+  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 or redis.call('HLEN', KEYS[1]) < max then
+    redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 0
+"""
+
+
+def _text(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
+# Blends neighbour lists, each member scored by the cosine of its co-occurrence with the source:
+# together / sqrt((own weight + shrink) * (member's weight + shrink)), times the source's weight.
+# KEYS: each source's neighbour set, then the norm set. ARGV: per-source count, shrink, how many to return,
+# then each source's id and weight. Returns the best members and their scores, flattened.
+_BLEND = """
+local norm, n, shrink, top = KEYS[#KEYS], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local weights, scores, order = {}, {}, {}
+local function weight(item)
+  if weights[item] == nil then weights[item] = tonumber(redis.call('ZSCORE', norm, item) or 0) + shrink end
+  return weights[item]
+end
+for i = 1, #KEYS - 1 do
+  local source, w = ARGV[2 + 2 * i], tonumber(ARGV[3 + 2 * i])
+  local near = redis.call('ZREVRANGE', KEYS[i], 0, n - 1, 'WITHSCORES')
+  for j = 1, #near, 2 do
+    local item = near[j]
+    local s = w * tonumber(near[j + 1]) / math.sqrt(weight(source) * weight(item))
+    if scores[item] == nil then
+      order[#order + 1] = item
+      scores[item] = s
+    else
+      scores[item] = scores[item] + s
+    end
+  end
+end
+table.sort(order, function(a, b) return scores[a] > scores[b] end)
+local out = {}
+for i = 1, math.min(top, #order) do
+  out[#out + 1] = order[i]
+  out[#out + 1] = tostring(scores[order[i]])
+end
+return out
+"""
+
+
+def signal_key(site: str, family: str, era: int, sub: str) -> str:
+    return f"st:{{{site}}}:r:{family}:{era}:{sub}"
+
+
+def stats_key(site: str) -> str:
+    return f"st:{{{site}}}:rstat"
+
+
+def _cap(family: Family, sub: str) -> int:
+    return CATEGORY_POP_CAP if family is POP and sub != "all" else family.cap
+
+
+class SignalStore:
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
+        self._add = redis.register_script(_ADD)
+        self._count = redis.register_script(_COUNT)
+        self._blend = redis.register_script(_BLEND)
+
+    async def queue_signals(
+        self, pipe: Pipeline | Redis, site: str, signals: Iterable[Signal], now_s: float
+    ) -> None:
+        """One script call for all of a batch's increments, in every era they belong to."""
+        increments: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        limits: dict[str, tuple[int, int]] = {}
+        for signal in signals:
+            family = FAMILIES[signal.family]
+            for write in family.decay.writes(now_s):
+                key = signal_key(site, family.name, write.era, signal.sub)
+                increments[key][signal.member] += signal.weight * write.factor
+                limits[key] = (_cap(family, signal.sub), write.ttl_s)
+        if not increments:
+            return
+        args: list[str | int | float] = []
+        for key, members in increments.items():
+            args += [*limits[key], len(members)]
+            for member, increment in members.items():
+                args += [member, repr(increment)]
+        await self._add(keys=list(increments), args=args, client=pipe)
+
+    async def queue_counts(self, pipe: Pipeline | Redis, site: str, counts: dict[str, float]) -> None:
+        if counts:
+            args: list[str | int] = [MAX_STAT_FIELDS, STATS_TTL_S]
+            for field, amount in counts.items():
+                args += [field, repr(amount)]
+            await self._count(keys=[stats_key(site)], args=args, client=pipe)
+
+    async def tops(
+        self, site: str, wanted: Sequence[tuple[Family, str, int]], now_s: float
+    ) -> list[dict[str, float]]:
+        """For each (family, sub, n): the current era's top n members with their scores, best first."""
+        if not wanted:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for family, sub, n in wanted:
+                key = signal_key(site, family.name, family.decay.era(now_s), sub)
+                pipe.zrevrange(key, 0, n - 1, withscores=True)
+            replies = await pipe.execute()
+        return [{_text(member): score for member, score in reply} for reply in replies]
+
+    async def scores(
+        self, site: str, wanted: Sequence[tuple[Family, str, Sequence[str]]], now_s: float
+    ) -> list[dict[str, float]]:
+        """For each (family, sub, members): the members' scores in the current era (0 when absent)."""
+        asked = [(family, sub, list(members)) for family, sub, members in wanted if members]
+        if not asked:
+            return [{} for _ in wanted]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for family, sub, members in asked:
+                pipe.zmscore(signal_key(site, family.name, family.decay.era(now_s), sub), members)
+            replies = iter(await pipe.execute())
+        results = []
+        for _, _, asked_members in wanted:
+            reply = next(replies) if asked_members else []
+            results.append({m: float(s or 0.0) for m, s in zip(asked_members, reply, strict=True)})
+        return results
+
+    async def neighbours(
+        self,
+        site: str,
+        wanted: Sequence[tuple[Family, Family, dict[str, float]]],
+        per_source: int,
+        top: int,
+        shrink: float,
+        now_s: float,
+    ) -> list[dict[str, float]]:
+        """For each (family, its norm family, sources → weight): the `top` best neighbours of the sources
+        blended, scored by cosine (see _BLEND), best first; one round trip for all."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for family, norm, sources in wanted:
+                era = family.decay.era(now_s)
+                keys = [signal_key(site, family.name, era, source) for source in sources]
+                keys.append(signal_key(site, norm.name, era, "n"))
+                args: list[str | float] = [per_source, repr(shrink * norm.decay.factor(now_s, era)), top]
+                for source, weight in sources.items():
+                    args += [source, repr(weight)]
+                await self._blend(keys=keys, args=args, client=pipe)
+            replies = await pipe.execute()
+        return [{_text(reply[i]): float(reply[i + 1]) for i in range(0, len(reply), 2)} for reply in replies]
+
+    async def stats(self, site: str) -> dict[str, float]:
+        raw = await self.redis.hgetall(stats_key(site))
+        return {_text(field): float(value) for field, value in raw.items()}

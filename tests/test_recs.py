@@ -1,0 +1,212 @@
+"""The strategies, on a real Redis: what each recommends, what every list leaves out, how lists fall back,
+how old signal fades and how memory stays bounded."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from server.rules import (
+    bought_together,
+    category_popular,
+    for_you,
+    popular,
+    recently_viewed,
+    similar,
+    trending,
+    viewed_together,
+)
+from server.testing import Simulator
+
+
+@pytest.fixture
+async def sim(redis: aioredis.Redis) -> AsyncIterator[Simulator]:
+    yield Simulator(rules=[], redis=redis)
+
+
+async def view(sim: Simulator, *products: str, category: str = "kitchen") -> None:
+    for product in products:
+        await sim.product_page(product, name=product.title(), price=10, category=category)
+
+
+async def session(sim: Simulator, *products: str, category: str = "kitchen") -> None:
+    sim.new_visitor()
+    await view(sim, *products, category=category)
+
+
+async def newcomer(sim: Simulator) -> None:
+    """A new visitor on the home page: nothing of theirs to leave out."""
+    sim.new_visitor()
+    await sim.page_view()
+
+
+async def order(sim: Simulator, *products: str) -> None:
+    sim.new_visitor()
+    await view(sim, *products)
+    items = [{"id": product, "price": 10, "category": "kitchen"} for product in products]
+    await sim.track("purchase", order_id=sim.visitor, value=10 * len(items), items=items)
+
+
+async def test_recently_viewed_lists_the_visitors_products_over_visits_most_recent_first(
+    sim: Simulator,
+) -> None:
+    await view(sim, "mug", "teapot")
+    sim.advance(days=2)
+    await view(sim, "beans")
+    assert await sim.recommend(recently_viewed(fallback=False)) == ["teapot", "mug"]
+    await sim.page_view()
+    assert await sim.recommend(recently_viewed(fallback=False)) == ["beans", "teapot", "mug"]
+
+
+async def test_popular_fades_with_time_so_todays_favourite_beats_last_months(sim: Simulator) -> None:
+    for _ in range(20):
+        await session(sim, "old-hit")
+    await newcomer(sim)
+    assert (await sim.recommend(popular()))[:1] == ["old-hit"]
+    sim.advance(days=30)
+    for _ in range(5):
+        await session(sim, "new-hit")
+    await newcomer(sim)
+    assert (await sim.recommend(popular()))[:2] == ["new-hit", "old-hit"]
+
+
+async def test_category_popular_keeps_to_the_pages_category(sim: Simulator) -> None:
+    for _ in range(3):
+        await session(sim, "pen", category="stationery")
+    await session(sim, "mug", "teapot")
+    await session(sim, "teapot")
+    await session(sim, "cup")
+    assert await sim.recommend(category_popular(fallback=False)) == ["teapot", "mug"]
+    assert await sim.recommend(popular("stationery", fallback=False)) == ["pen"]
+    assert await sim.recommend(category_popular()) == ["teapot", "mug", "pen"]
+
+
+async def test_trending_finds_what_rises_against_its_own_usual_level(sim: Simulator) -> None:
+    for _ in range(14):
+        for _ in range(3):
+            await session(sim, "steady")
+        await session(sim, "sleeper")
+        sim.advance(days=1)
+    for _ in range(6):
+        await session(sim, "sleeper")
+    await newcomer(sim)
+    assert await sim.recommend(trending(fallback=False)) == ["sleeper"]
+    assert (await sim.recommend(popular()))[0] == "steady"
+
+
+async def test_viewed_together_is_normalised_so_a_best_seller_does_not_win_every_list(sim: Simulator) -> None:
+    for n in range(40):
+        await session(sim, "best-seller", f"other-{n}")
+    for _ in range(4):
+        await session(sim, "mug", "best-seller")
+    for _ in range(3):
+        await session(sim, "mug", "beans")
+    await session(sim, "mug")
+    assert await sim.recommend(viewed_together(fallback=False)) == ["beans", "best-seller"]
+
+
+async def test_a_product_viewed_again_in_the_same_session_is_paired_once(sim: Simulator) -> None:
+    await session(sim, "mug", "beans", "mug", "beans", "mug")
+    await session(sim, "mug", "teapot")
+    await session(sim, "mug", "teapot")
+    await session(sim, "mug")
+    assert await sim.recommend(viewed_together(fallback=False)) == ["teapot", "beans"]
+
+
+async def test_bought_together_comes_from_orders_and_without_a_product_from_the_cart(sim: Simulator) -> None:
+    await order(sim, "mug", "beans")
+    await order(sim, "mug", "beans")
+    await order(sim, "mug", "teapot")
+    await order(sim, "teapot", "tea")
+    sim.new_visitor()
+    await view(sim, "mug")
+    assert await sim.recommend(bought_together(fallback=False)) == ["beans", "teapot"]
+    await sim.track("cart_add", id="teapot", price=10)
+    await sim.page_view(page_type="cart")
+    assert (await sim.recommend(bought_together(fallback=False)))[:2] == ["tea", "mug"]
+
+
+async def test_similar_is_the_same_category_and_price_band_with_the_same_brand_first(sim: Simulator) -> None:
+    def row(item: str, price: float, brand: str, category: str = "Kitchen > Mugs") -> dict[str, object]:
+        return {
+            "id": item,
+            "title": item,
+            "price": price,
+            "brand": brand,
+            "category": category,
+            "url": f"https://shop.test/p/{item}",
+        }
+
+    await sim.import_catalog(
+        row("mug", 12, "Acme"),
+        row("cup", 10, "Other"),
+        row("mug-xl", 15, "Acme"),
+        row("gold-mug", 100, "Acme"),
+        row("pen", 12, "Acme", category="Stationery"),
+    )
+    await sim.product_page("mug")
+    assert await sim.recommend(similar(fallback=False)) == ["mug-xl", "cup"]
+
+
+async def test_for_you_blends_the_neighbours_of_what_the_visitor_viewed_lately(sim: Simulator) -> None:
+    for _ in range(2):
+        await session(sim, "pen", "ink")
+        await session(sim, "mug", "beans")
+    await session(sim, "pen")
+    await view(sim, "mug")
+    await sim.page_view()
+    assert (await sim.recommend(for_you(fallback=False)))[:2] == ["beans", "ink"]
+
+
+async def test_every_list_leaves_out_the_page_the_cart_purchases_and_what_is_not_on_offer(
+    sim: Simulator,
+) -> None:
+    await session(sim, "mug", "beans")
+    for _ in range(3):
+        await session(sim, "mug", "beans", "teapot", "tea", "cup", "spoon")
+    await sim.import_catalog(
+        {
+            "id": "spoon",
+            "title": "Spoon",
+            "price": 3,
+            "availability": "out_of_stock",
+            "url": "https://shop.test/p/spoon",
+        }
+    )
+    sim.new_visitor()
+    await sim.track("purchase", order_id="o-1", value=10, items=[{"id": "tea", "price": 10}])
+    await sim.track("cart_add", id="teapot", price=10)
+    await view(sim, "beans", "mug")
+    assert await sim.recommend(viewed_together()) == ["beans", "cup"]
+    await sim.runtime.recs.catalog.remove(sim.site.key, ["cup"])
+    assert await sim.recommend(viewed_together()) == ["beans"]
+    await sim.track("purchase", order_id="o-2", value=10, items=[{"id": "beans", "price": 10}])
+    assert "beans" not in await sim.recommend(viewed_together())
+    assert await sim.recommend(recently_viewed(fallback=False)) == ["beans"]  # bought, yet viewed
+
+
+async def test_a_list_falls_back_along_its_chain_so_a_slot_is_never_empty(sim: Simulator) -> None:
+    await session(sim, "pen", category="stationery")
+    await session(sim, "pen", category="stationery")
+    await session(sim, "mug")
+    sim.new_visitor()
+    await view(sim, "brand-new")
+    assert await sim.recommend(for_you(fallback=False)) == []
+    assert await sim.recommend(viewed_together(fallback=False)) == []
+    assert await sim.recommend(for_you()) == ["mug", "pen"]
+
+
+async def test_neighbour_lists_are_capped_and_every_signal_key_expires(
+    sim: Simulator, redis: aioredis.Redis
+) -> None:
+    sim.new_visitor()
+    for n in range(60):
+        await sim.product_page("hub", name="Hub", price=1)
+        await sim.product_page(f"spoke-{n}", name="Spoke", price=1)
+        sim.advance(minutes=31)  # a new session each time, so each spoke is paired with the hub
+    [hub_key] = [key async for key in redis.scan_iter("st:{shop}:r:vt:*:hub")]
+    assert await redis.zcard(hub_key) == 50
+    async for key in redis.scan_iter("st:{shop}:r:*"):
+        assert 0 < await redis.ttl(key) <= 240 * 86400, key
