@@ -39,7 +39,7 @@ endef
 help:
 	@echo "make demo   run the demo shop on http://127.0.0.1:8000 (API on :8001); needs no Redis"
 	@echo "make test   ruff, mypy and pytest (installs Redis and Chromium from apt when missing)"
-	@echo "make bench  load benchmark of POST /v1/events against a floor app (adds wrk)"
+	@echo "make bench  events load vs a floor app, tag size and main-thread time, Redis memory per visitor"
 	@echo "make bench-recs  recommendations: slot time, cost on events, quality on a synthetic shop"
 	@echo "make fmt    format and autofix with ruff"
 
