@@ -40,7 +40,7 @@ help:
 	@echo "make demo   run the demo shop on http://127.0.0.1:8000 (API on :8001); needs no Redis"
 	@echo "make test   ruff, mypy and pytest (installs Redis and Chromium from apt when missing)"
 	@echo "make bench  events load vs a floor app, tag size and main-thread time, Redis memory per visitor"
-	@echo "make bench-recs  recommendations: slot time, cost on events, quality on a synthetic shop"
+	@echo "make bench-recs  recommendations: slot server time, quality on a synthetic shop"
 	@echo "make fmt    format and autofix with ruff"
 
 # The virtualenv, reinstalled whenever pyproject.toml changes.
