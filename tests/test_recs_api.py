@@ -151,6 +151,7 @@ async def test_with_recommendations_off_events_teach_nothing_and_slots_stay_empt
 ) -> None:
     client = make_client(recs=False)
     visitor = await browse(client, "mug", "teapot")
-    assert await redis.keys("st:{shop}:r*") == [] and await redis.keys("st:{shop}:p*") == []
+    recs_keys = ("st:{shop}:r:*", "st:{shop}:rstat", "st:{shop}:p", "st:{shop}:pc:*")
+    assert [key for pattern in recs_keys for key in await redis.keys(pattern)] == []
     response = await post(client, batch(*product_page("mug", ("product_recs",)), visitor=visitor))
     assert [action["kind"] for action in response.json()["actions"]] == ["popup"]
