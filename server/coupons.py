@@ -34,6 +34,7 @@ POOL_TTL_S = 400 * 86400
 RECORD_GRACE_S = 30 * 86400
 LOW_POOL = 20
 POOL_CHUNK = 1000
+POP_TRIES = 4
 HOUR_S = 3600
 # Generated codes: PREFIX-BODY, BODY = base32(expiry hour, percent, 5 random bytes, 5 bytes of HMAC).
 _BODY = struct.Struct(">IB5s")
@@ -126,7 +127,9 @@ class Coupons:
             return current
         expires_ms = now_ms + offer.valid_s * 1000
         if offer.pool:
-            code = await self._pop(site.key, offer.pool)
+            code = await self._pop_for(site.key, visitor, rule_id, offer.pool, now_ms)
+            if isinstance(code, IssuedCode):
+                return code
         elif site.secret:
             code = generate(site, offer.prefix, offer.percent, expires_ms)
         else:
@@ -153,6 +156,21 @@ class Coupons:
             ex=offer.valid_s + RECORD_GRACE_S,
         )
         return issued
+
+    async def _pop_for(
+        self, site: str, visitor: str, rule_id: str, pool: str, now_ms: int
+    ) -> str | IssuedCode | None:
+        """A code from the pool; or, when it is empty, the code this visitor got meanwhile. An empty pool
+        may be empty only for a moment: the visitor's other tabs hold codes they put back once one of
+        them has won the visitor's, so a few tries wait for that."""
+        for _ in range(POP_TRIES):
+            code = await self._pop(site, pool)
+            if code is not None:
+                return code
+            held = (await self.store.load(site, visitor)).codes.get(rule_id)
+            if held is not None and held.expires > now_ms:
+                return held
+        return None
 
     async def _pop(self, site: str, pool: str) -> str | None:
         key = site_key(site, f"pool:{pool}")
