@@ -190,6 +190,25 @@ async def run(args: argparse.Namespace, tmp: Path) -> list[str]:
                 filled += bool(ranked)
             n = len(held)
             scores[(name, served)] = (hits / n, gains / n, filled / n)
+        # The pairs truly bought together: on the page of the first item of a held-out order of two, is
+        # the second (its complement) in the list?
+        pairs = [(v, s.order[0], s.order[1]) for v, s in held.items() if len(s.order) == 2]
+        complements: dict[str, float] = {}
+        for name in (
+            "popular",
+            "category_popular",
+            "viewed_together",
+            "bought_together",
+            "similar",
+            "for_you",
+        ):
+            found = 0
+            for visitor, anchor, complement in pairs:
+                ctx = contexts[visitor]
+                on_page = Context(anchor, ctx.cart, ctx.recent, ctx.bought, ctx.category)
+                products = await runtime.recs.recommend(SITE.key, on_page, Strategy(name), K, now_ms)
+                found += complement in {product.id for product in products}
+            complements[name] = found / len(pairs)
         await runtime.store.redis.aclose()
     base_hit, base_ndcg, _ = scores[("popular", False)]
     lines = [
@@ -207,6 +226,19 @@ async def run(args: argparse.Namespace, tmp: Path) -> list[str]:
         ndcg_ratio = f"{gain / base_ndcg:.2f}" if base_ndcg else "—"
         lines.append(
             f"| `{name}` | {variant} | {hit:.3f} | {gain:.3f} | {hit_ratio} | {ndcg_ratio} | {filled:.0%} |"
+        )
+    lines += [
+        "",
+        f"Complements: on the page of the first item of each held-out order of two ({len(pairs):,}), the "
+        "share of served lists (with fallback) that hold the second item, truly bought with the first:",
+        "",
+        "| strategy | complement in top 10 | / popular's |",
+        "|---|---:|---:|",
+    ]
+    base = complements["popular"]
+    for name, share in complements.items():
+        lines.append(
+            f"| `{name}` | {share:.3f} | {share / base:.2f} |" if base else f"| `{name}` | {share:.3f} | — |"
         )
     return lines
 

@@ -14,7 +14,6 @@ from urllib.parse import urljoin, urlsplit
 
 import msgspec
 import redis.asyncio as aioredis
-from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from server import protocol as p
@@ -118,7 +117,6 @@ def category_key(site: str, category: str) -> str:
 class Catalog:
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
-        self._sight = redis.register_script(_SIGHT)
 
     async def get(self, site: str, ids: Sequence[str]) -> dict[str, Product]:
         if not ids:
@@ -154,11 +152,12 @@ class Catalog:
                 pipe.hset(catalog_key(site), item, _encoder.encode(Product(id=item, removed=True)))
             await pipe.execute()
 
-    async def queue_sighting(self, pipe: Pipeline | Redis, site: str, product: Product) -> None:
-        keys = [catalog_key(site), category_key(site, product.category)]
+    def queue_sighting(self, pipe: Pipeline, site: str, product: Product) -> None:
+        """Records a product seen in an event, unless known; EVAL, not a registered script (see
+        recs_store.SignalStore)."""
         price = "" if not product.category else repr(product.current_price or 0)
-        args: list[str | int | bytes] = [MAX_PRODUCTS, product.id, _encoder.encode(product), price]
-        await self._sight(keys=keys, args=args, client=pipe)
+        keys = [catalog_key(site), category_key(site, product.category)]
+        pipe.eval(_SIGHT, 2, *keys, MAX_PRODUCTS, product.id, _encoder.encode(product), price)
 
     async def in_category(self, site: str, category: str, low: float, high: float, limit: int) -> list[str]:
         raw = await self.redis.zrangebyscore(category_key(site, category), low, high, start=0, num=limit)

@@ -110,11 +110,13 @@ class Runtime:
                 else:
                     withdrawn.append(decision.rule.id)
         lists: dict[str, list[Product]] = {}
-        if self.settings.recs:
+        if self.settings.recs and decisions.fills:
             _, lists = await asyncio.gather(
                 self.recs.observe(site, state, applied, now_ms),
                 self.recs.fill(site, state, _fillers(decisions.fills), now_ms),
             )
+        elif self.settings.recs:
+            await self.recs.observe(site, state, applied, now_ms)
         for filled in self._lists(decisions.fills, site, now_ms, lists):
             actions.append(filled)
             counts[f"{filled.id}:offered"] += 1

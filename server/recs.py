@@ -15,9 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
-from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.asyncio.cluster import RedisCluster
 
 from server import protocol as p
 from server.catalog import Catalog, Product
@@ -32,7 +30,7 @@ from server.recs_store import (
     Family,
     SignalStore,
 )
-from server.signals import Lessons, learn
+from server.signals import learn
 from server.sites import Site
 from server.visitor import VisitorState
 
@@ -72,34 +70,70 @@ class Context:
         return cls(session.item, tuple(session.cart), tuple(profile.recent), tuple(profile.bought), category)
 
 
+class GroupWriter:
+    """Group commit: the writes of concurrent requests go out in one pipeline, so under load a round trip
+    is shared by many batches. Each caller returns once its own writes are done (or raises their error).
+    The first caller to find no flush under way flushes, including what others queue meanwhile."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
+        self.queued: list[tuple[Callable[[Pipeline], None], asyncio.Future[None]]] = []
+        self.flushing = False
+
+    async def write(self, queue: Callable[[Pipeline], None]) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.queued.append((queue, done))
+        if not self.flushing:
+            self.flushing = True
+            try:
+                while self.queued:
+                    await self._flush()
+            finally:
+                self.flushing = False
+        await done
+
+    async def _flush(self) -> None:
+        group, self.queued = self.queued, []
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for queue, _ in group:
+                    queue(pipe)
+                await pipe.execute()
+        except Exception as exc:  # every waiter of this group gets the error, as with its own write
+            for _, done in group:
+                done.set_exception(exc)
+        else:
+            for _, done in group:
+                done.set_result(None)
+
+
 class Recommender:
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
         self.catalog = Catalog(redis)
         self.signals = SignalStore(redis)
+        self.writes = GroupWriter(redis)
 
     async def observe(self, site: Site, state: VisitorState, events: Sequence[p.Event], now_ms: int) -> None:
-        """Writes what the batch teaches in one pipeline: signals, sightings of new products, counters."""
+        """Writes what the batch teaches: signals, sightings of new products, attribution counters."""
         lessons = learn(state, events, site.currency)
         if not (lessons.signals or lessons.counts or lessons.sightings):
             return
-        if isinstance(self.redis, RedisCluster):  # a cluster pipeline refuses scripts: one call each
-            await self._queue(self.redis, site.key, lessons, now_ms)
-            return
-        async with self.redis.pipeline(transaction=False) as pipe:
-            await self._queue(pipe, site.key, lessons, now_ms)
-            await pipe.execute()
 
-    async def _queue(self, client: Pipeline | Redis, site: str, lessons: Lessons, now_ms: int) -> None:
-        for product in lessons.sightings.values():
-            await self.catalog.queue_sighting(client, site, product)
-        await self.signals.queue_signals(client, site, lessons.signals, now_ms / 1000)
-        await self.signals.queue_counts(client, site, lessons.counts)
+        def queue(pipe: Pipeline) -> None:
+            for product in lessons.sightings.values():
+                self.catalog.queue_sighting(pipe, site.key, product)
+            self.signals.queue_signals(pipe, site.key, lessons.signals, now_ms / 1000)
+            self.signals.queue_counts(pipe, site.key, lessons.counts)
+
+        await self.writes.write(queue)
 
     async def fill(
         self, site: Site, state: VisitorState, specs: Sequence[Recs], now_ms: int
     ) -> dict[str, list[Product]]:
         """The products for each slot asked for, computed concurrently."""
+        if not specs:
+            return {}
         ctx = Context.of(state)
         lists = await asyncio.gather(
             *(self.recommend(site.key, ctx, spec.strategy, spec.limit, now_ms) for spec in specs)

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import redis.asyncio as aioredis
-from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from server.decay import Decay
@@ -140,15 +139,13 @@ def _cap(family: Family, sub: str) -> int:
 
 
 class SignalStore:
+    """Scripts go out with EVAL (Redis caches them by hash): redis-py checks registered scripts with a
+    SCRIPT EXISTS round trip before every pipeline that carries one."""
+
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
-        self._add = redis.register_script(_ADD)
-        self._count = redis.register_script(_COUNT)
-        self._blend = redis.register_script(_BLEND)
 
-    async def queue_signals(
-        self, pipe: Pipeline | Redis, site: str, signals: Iterable[Signal], now_s: float
-    ) -> None:
+    def queue_signals(self, pipe: Pipeline, site: str, signals: Iterable[Signal], now_s: float) -> None:
         """One script call for all of a batch's increments, in every era they belong to."""
         increments: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         limits: dict[str, tuple[int, int]] = {}
@@ -165,14 +162,14 @@ class SignalStore:
             args += [*limits[key], len(members)]
             for member, increment in members.items():
                 args += [member, repr(increment)]
-        await self._add(keys=list(increments), args=args, client=pipe)
+        pipe.eval(_ADD, len(increments), *increments, *args)
 
-    async def queue_counts(self, pipe: Pipeline | Redis, site: str, counts: dict[str, float]) -> None:
+    def queue_counts(self, pipe: Pipeline, site: str, counts: dict[str, float]) -> None:
         if counts:
             args: list[str | int] = [MAX_STAT_FIELDS, STATS_TTL_S]
             for field, amount in counts.items():
                 args += [field, repr(amount)]
-            await self._count(keys=[stats_key(site)], args=args, client=pipe)
+            pipe.eval(_COUNT, 1, stats_key(site), *args)
 
     async def tops(
         self, site: str, wanted: Sequence[tuple[Family, str, int]], now_s: float
@@ -223,7 +220,7 @@ class SignalStore:
                 args: list[str | float] = [per_source, repr(shrink * norm.decay.factor(now_s, era)), top]
                 for source, weight in sources.items():
                     args += [source, repr(weight)]
-                await self._blend(keys=keys, args=args, client=pipe)
+                pipe.eval(_BLEND, len(keys), *keys, *args)
             replies = await pipe.execute()
         return [{_text(reply[i]): float(reply[i + 1]) for i in range(0, len(reply), 2)} for reply in replies]
 
