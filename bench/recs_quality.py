@@ -26,6 +26,7 @@ import random
 import sys
 import tempfile
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,7 +80,7 @@ class Shop:
             p.CatalogRow(
                 id=item,
                 title=item,
-                price=5 + (hash(item) % 5000) / 100,
+                price=5 + (zlib.crc32(item.encode()) % 5000) / 100,
                 url=f"http://shop.quality/p/{item}",
                 category=f"cat-{item.split('-')[0]}",
                 brand=f"brand-{int(item.split('-i')[1]) % 5}",
