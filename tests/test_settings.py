@@ -43,3 +43,9 @@ def test_without_environment_the_defaults_hold() -> None:
     settings = settings_from_env({})
     assert (settings.redis_timeout_ms, settings.rate_limit_visitor, settings.rate_limit_ip) == (50, 120, 1200)
     assert (settings.rate_window_s, settings.trusted_proxies, settings.admin_token_sha256) == (60, (), None)
+
+
+def test_uvicorns_forwarded_allow_ips_names_the_trusted_proxies_when_storetags_own_setting_is_unset() -> None:
+    assert settings_from_env({"FORWARDED_ALLOW_IPS": "*"}).trusted_proxies == ("*",)
+    both = {"FORWARDED_ALLOW_IPS": "*", "STORETAG_TRUSTED_PROXIES": "10.0.0.2"}
+    assert settings_from_env(both).trusted_proxies == ("10.0.0.2",)
