@@ -1,5 +1,5 @@
-"""The tag, its pop-ups and offers under a strict Content-Security-Policy with a nonce: no inline script or
-style is allowed, and nothing the tag does is refused."""
+"""The tag, its pop-ups, offers and recommendation slots under a strict Content-Security-Policy with a
+nonce: no inline script or style is allowed, and nothing the tag does is refused."""
 
 from __future__ import annotations
 
@@ -25,9 +25,13 @@ PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Strict CSP</ti
 <script nonce="{nonce}">
 window.storetag=window.storetag||function(){{(storetag.q=storetag.q||[]).push(arguments)}};
 </script>
+<script nonce="{nonce}">
+["{item}-a", "{item}-b", "{item}-page"].forEach((id) => storetag("track", "product_view", {{id, name: id}}));
+</script>
 <script nonce="{nonce}" async src="{api}/t/shop.js"></script>
 <script>window.unnonced = 1;</script>
-</head><body><h1>A shop with a strict CSP</h1><p>Its only scripts carry the nonce.</p></body></html>"""
+</head><body><h1>A shop with a strict CSP</h1><p>Its only scripts carry the nonce.</p>
+<div data-storetag-slot="csp-recs"></div></body></html>"""
 # The page's own un-nonced script: the one violation there must be, proving the policy is enforced.
 CONTROL = "script-src-elem inline"
 WATCH_VIOLATIONS = """window.violations = [];
@@ -45,7 +49,8 @@ def csp_site(redis_url: str) -> Iterator[str]:
     def render(path: str) -> tuple[str, dict[str, str]]:
         nonce = secrets.token_urlsafe(16)
         policy = CSP.format(nonce=nonce, api=api_url)
-        return PAGE.format(nonce=nonce, api=api_url), {"Content-Security-Policy": policy}
+        page = PAGE.format(nonce=nonce, api=api_url, item=f"csp-{secrets.token_hex(4)}")
+        return page, {"Content-Security-Policy": policy}
 
     pages = PageServer(page_port, render)
     env = {
@@ -101,4 +106,17 @@ async def test_an_offer_counts_down_and_copies_its_code_under_a_strict_csp_with_
     await expect(dialog.locator("[data-storetag-countdown]")).to_have_text(re.compile(r"^1:59:\d\d$"))
     await dialog.locator("[data-storetag-copy]").click()
     await expect(dialog.locator("[data-storetag-copy]")).to_have_text("Copied!")
+    await assert_only_the_control_was_refused(page, problems)
+
+
+async def test_a_recommendation_slot_draws_styled_under_a_strict_csp_with_no_violation(
+    csp_site: str, watched: Page, problems: PageProblems
+) -> None:
+    page = watched
+    await page.goto(f"{csp_site}/csp/recs")
+    slot = page.locator("[data-storetag-slot=csp-recs]")
+    await expect(slot.locator(".st-rec-title")).to_have_count(2)
+    await expect(slot.locator("h2")).to_have_text("Viewed under a strict CSP")
+    grid = await slot.locator(".st-recs-list").evaluate("(el) => getComputedStyle(el).display")
+    assert grid == "grid", "its styles apply"
     await assert_only_the_control_was_refused(page, problems)
