@@ -105,6 +105,14 @@ class PushProps(Props):
     pass
 
 
+class PushClickedProps(Props):
+    # The push's id and the rule that sent it ("" for a push sent through the admin API).
+    push: ItemId
+    rule: Text = ""
+    # Which of the notification's buttons was clicked ("" for the notification itself).
+    action: Text = ""
+
+
 class SurveyAnswerProps(Props):
     action: ItemId
     answer: Text
@@ -188,8 +196,14 @@ class PushUnsubscribed(EventBase, tag="push_unsubscribed"):
     props: PushProps = field(default_factory=PushProps)
 
 
-class PushClicked(EventBase, tag="push_clicked"):
+class PushDenied(EventBase, tag="push_denied"):
+    """The visitor refused the browser's permission dialog: never asked again."""
+
     props: PushProps = field(default_factory=PushProps)
+
+
+class PushClicked(EventBase, tag="push_clicked"):
+    props: PushClickedProps
 
 
 class SurveyAnswer(EventBase, tag="survey_answer"):
@@ -220,6 +234,7 @@ Event = (
     | ActionClosed
     | PushSubscribed
     | PushUnsubscribed
+    | PushDenied
     | PushClicked
     | SurveyAnswer
     | RecsShown
@@ -287,7 +302,13 @@ class RecsAction(ActionBase, tag="recs"):
     items: list[RecItem]
 
 
-Action = PopupAction | OfferAction | RecsAction
+class PushPromptAction(ActionBase, tag="push_prompt"):
+    """The soft prompt: explains the pushes in the shop's words; only its "allow" button asks the browser."""
+
+    html: str
+
+
+Action = PopupAction | OfferAction | RecsAction | PushPromptAction
 
 
 class Answer(Struct):
@@ -392,6 +413,61 @@ class RecsStat(Struct):
 
 class RecsStats(Struct):
     stats: list[RecsStat]
+
+
+# Web push (/v1/push): the subscription the tag posts and the notification the service worker shows.
+
+# Base64url without padding, as PushSubscription.toJSON() writes keys.
+Base64Url = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]+$", max_length=200)]
+
+
+class PushKeys(Base):
+    # The browser's P-256 public key (65 bytes uncompressed) and its 16-byte auth secret.
+    p256dh: Base64Url
+    auth: Base64Url
+
+
+class PushSubscription(Struct, omit_defaults=True, rename={"expiration_time": "expirationTime"}):
+    """PushSubscription.toJSON() as browsers write it (unknown fields ignored, as browsers add some)."""
+
+    endpoint: Url
+    keys: PushKeys
+    expiration_time: int | None = None
+
+
+class Subscribe(Base):
+    site: SiteKey
+    visitor: VisitorId
+    subscription: PushSubscription
+
+
+class Unsubscribe(Base):
+    site: SiteKey
+    visitor: VisitorId
+    endpoint: Url
+
+
+class NotificationButton(Base):
+    action: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
+    title: Text
+    url: Url = ""
+
+
+class Notification(Base):
+    """The encrypted payload of a push: what the service worker shows, and where a click goes. `api`,
+    `site` and `visitor` let the worker report the click (it has no access to the page's storage)."""
+
+    push: ItemId
+    title: Text
+    body: Text = ""
+    icon: Url = ""
+    image: Url = ""
+    url: Url = ""
+    buttons: Annotated[list[NotificationButton], Meta(max_length=2)] = []
+    rule: Text = ""
+    api: Url = ""
+    site: str = ""
+    visitor: str = ""
 
 
 batch_decoder = msgspec.json.Decoder(EventBatch)

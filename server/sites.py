@@ -36,6 +36,12 @@ class Site(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     quiet_period_s: int = 0
     # How prices are written, e.g. "de_DE" → 1.234,50 €.
     locale: str = "en"
+    # Web push: the site's VAPID key pair (`storetag vapid` makes one; the private key is base64url raw
+    # P-256), the contact the push services see, and where the shop hosts the one-line service worker.
+    vapid_public_key: str = ""
+    vapid_private_key: str = ""
+    vapid_subject: str = ""
+    push_worker: str = "/storetag-sw.js"
     # Free-form values rules read through visit.site.settings.
     settings: dict[str, Any] = {}
 
