@@ -192,3 +192,34 @@ async def test_an_unreachable_cluster_makes_events_retry_later_and_readyz_fail(
     assert ready.status_code == 503 and "redis unavailable" in ready.json()["error"]
     events = await post(client, batch(event("page_view"), visitor=new_id()))
     assert events.status_code == 503 and events.headers["retry-after"] == "5"
+
+
+def test_recommendations_learn_and_fill_slots_on_the_cluster(http: httpx.Client) -> None:
+    """Catalog, co-views, the neighbour script and GET /v1/recs: the recs key families work over masters."""
+    catalog = "\n".join(
+        f'{{"id": "{item}", "title": "{item.title()} (cluster)", "price": 12, "url": "https://shop.test/p/{item}"}}'
+        for item in ("kettle", "cups", "sugar")
+    )
+    imported = http.post(
+        "/v1/admin/sites/shop/catalog",
+        content=catalog,
+        headers={**AUTH, "content-type": "application/x-ndjson"},
+    )
+    assert imported.status_code == 200 and imported.json()["loaded"] == 3, imported.text
+
+    def product_page(item: str, *slots: str) -> list[dict[str, Any]]:
+        url = f"https://shop.test/p/{item}"
+        return [
+            event("page_view", url=url, page_type="product", slots=list(slots)),
+            event("product_view", url=url, id=item),
+        ]
+
+    for _ in range(3):
+        visitor = new_id()
+        for item in ("kettle", "cups"):
+            send(http, visitor, *product_page(item))
+    recs = send(http, new_id(), *product_page("kettle", "product_recs"))["product_recs"]
+    assert [(item["id"], item["title"]) for item in recs["items"]] == [("cups", "Cups (cluster)")]
+    query = {"site": "shop", "visitor": new_id(), "slot": "product_recs", "item": "kettle"}
+    listed = http.get("/v1/recs", params=query, headers={"origin": SHOP_ORIGIN})
+    assert [item["id"] for item in listed.json()["actions"][0]["items"]] == ["cups"]
