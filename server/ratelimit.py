@@ -6,9 +6,25 @@ pipeline. A visitor's counter shares the visitor's hash tag; an IP's counter is 
 
 from __future__ import annotations
 
+import ipaddress
+
 import redis.asyncio as aioredis
 
 from server.state import site_key, visitor_key
+
+
+def client_group(ip: str) -> str:
+    """The unit an IP limit counts: the address itself for IPv4, its /64 for IPv6, since one home or phone
+    gets a whole /64 and can pick a fresh address for each request."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return ip
 
 
 class RateLimiter:
@@ -26,7 +42,7 @@ class RateLimiter:
         if self.per_visitor:
             counters.append((visitor_key(site, visitor, f"rl:{window}"), self.per_visitor))
         if self.per_ip and ip:
-            counters.append((site_key(site, f"rl:{ip}:{window}"), self.per_ip))
+            counters.append((site_key(site, f"rl:{client_group(ip)}:{window}"), self.per_ip))
         if not counters:
             return 0
         async with self.redis.pipeline(transaction=False) as pipe:

@@ -63,6 +63,19 @@ async def test_an_ip_past_its_limit_is_refused_for_every_visitor_while_other_ips
     assert (await post(other, batch(event("page_view"), visitor=new_id()))).status_code == 200
 
 
+async def test_addresses_of_one_ipv6_64_share_one_limit(
+    client_from: Callable[..., httpx.AsyncClient],
+) -> None:
+    """A phone or home network owns a whole /64 and can use a fresh address per request."""
+    statuses = []
+    for host in range(6):
+        client = client_from(f"2001:db8:1:2::{host + 1:x}")
+        statuses.append((await post(client, batch(event("page_view"), visitor=new_id()))).status_code)
+    assert statuses == [200] * 5 + [429]
+    neighbour = client_from("2001:db8:1:3::1")
+    assert (await post(neighbour, batch(event("page_view"), visitor=new_id()))).status_code == 200
+
+
 async def test_counters_start_again_each_window_and_expire_with_it(redis: aioredis.Redis) -> None:
     limiter = RateLimiter(redis, per_visitor=2, per_ip=0, window_s=60)
     start = 1_800_000_000_000  # a window boundary
