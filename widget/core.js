@@ -89,11 +89,13 @@
       timer = 0;
       while (queue.length) send(take(), 1);
     });
-    // On page hide a fetch may not finish; the browser delivers a beacon after the page is gone.
+    // On page hide a fetch may not finish; the browser delivers a beacon after the page is gone. Its answer
+    // is never seen, so the batch stays kept and the next page resends it (the server applies it once).
     var beacon = safe(function () {
       while (queue.length) {
         var body = take();
-        if (!(n.sendBeacon && n.sendBeacon(url, new Blob([body], {type: "text/plain"})))) keep(body);
+        keep(body);
+        if (n.sendBeacon && n.sendBeacon(url, new Blob([body], {type: "text/plain"}))) flying[body] = 1;
       }
     });
 
@@ -111,22 +113,24 @@
         }) : 0;
       });
     }
+    // A batch is kept before it is sent and forgotten once the server took it (or refused it for good):
+    // a page left while its batch is in flight loses nothing.
     function send(body, live) {
-      try {
-        post(body).then(safe(function (answer) {
-          if (!answer) return;
-          if (live) arm(answer);
-          drain();
-        }), function () {
-          keep(body);
-        }).catch(noop);
-      } catch (e) {
-        keep(body);
-      }
+      keep(body);
+      flying[body] = 1;
+      post(body).then(safe(function (answer) {
+        forget(body);
+        if (!answer) return;
+        if (live) arm(answer);
+        drain();
+      }), function () {
+        delete flying[body];
+      }).catch(noop);
     }
 
-    // Failed batches wait in localStorage (at most 30, for 24 h) and are resent as they were, with the
-    // same batch id, so the server applies each once.
+    // Unsent batches wait in localStorage (at most 30, for 24 h) and are resent as they were, with the
+    // same batch id, so the server applies each once. `flying`: this page's batches still in flight.
+    var flying = {};
     function kept() {
       var now = Date.now(), list;
       try {
@@ -147,7 +151,9 @@
     }
     var draining = 0;
     var drain = safe(function () {
-      var first = kept()[0];
+      var first = kept().filter(function (x) {
+        return !flying[x.body];
+      })[0];
       if (draining || !first) return;
       draining = 1;
       // One at a time; a batch stays stored until the server took it (or refused it for good).

@@ -105,6 +105,31 @@ async def test_with_redis_down_the_shop_shows_no_tag_error_and_its_batches_arriv
     assert all(error.startswith(DEGRADED_CONSOLE_ERROR) for error in problems.console_errors)
 
 
+async def test_a_batch_sent_as_the_page_is_left_during_an_outage_arrives_with_a_later_page(
+    demo_shop: DemoShop, page: Page, problems: PageProblems
+) -> None:
+    """Every batch is kept before it is sent, so one that goes out by beacon as its page is hidden loses
+    nothing to a 503 no page sees: the next page resends it and the server applies it once."""
+    assert await open_and_answered(page, demo_shop.url) == 200
+    demo_shop.redis.stop()
+    # The page is hidden with the event still queued: the tag sends it by beacon, whose 503 no page sees.
+    async with page.expect_request(lambda request: request.url.endswith("/v1/events")):
+        await page.evaluate(
+            "storetag.track('product_view', {id: 'left-behind'}); dispatchEvent(new Event('pagehide'))"
+        )
+    assert await open_and_answered(page, f"{demo_shop.url}/c/kitchen") == 503
+
+    demo_shop.redis.start()
+    await eventually(lambda: ready(demo_shop.api), True, within_s=10)
+    assert await open_and_answered(page, demo_shop.url) == 200
+    await eventually(lambda: kept_count(page), 0)
+    async with aioredis.Redis.from_url(demo_shop.redis.url) as redis:
+        state = await state_of(redis, "demo", page)
+    assert state.session.products == {"left-behind": 1}
+    assert state.session.pages == 3, "the home page twice and the kitchen once"
+    assert problems.page_errors == []
+
+
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Crash test</title>
 <script async src="{tag}"></script></head><body><h1>A page</h1></body></html>"""
 
