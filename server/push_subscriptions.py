@@ -12,7 +12,6 @@ import binascii
 import hashlib
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import msgspec
 import redis.asyncio as aioredis
@@ -137,28 +136,14 @@ class PushSubscriptions:
             await self.redis.zrem(site_key(site, "push:subscribers"), visitor)
         return bool(removed)
 
-    async def devices(self, site: str, visitors: Iterable[str]) -> list[Device]:
-        """Every device of these visitors, each endpoint once."""
+    async def devices(self, site: str, visitors: Iterable[str]) -> dict[str, list[Device]]:
+        """Visitor → their devices, for many visitors in one round trip."""
         wanted = list(dict.fromkeys(visitors))
         async with self.redis.pipeline(transaction=False) as pipe:
             for visitor in wanted:
                 pipe.hgetall(visitor_key(site, visitor, "push"))
             hashes = await pipe.execute()
-        found: dict[str, Device] = {}
-        for visitor, fields in zip(wanted, hashes, strict=True):
-            for name, value in fields.items():
-                kind, _, device = name.decode().partition(":")
-                if kind != "s":
-                    continue
-                stored = _decode_device(value)
-                last = int(fields.get(f"t:{device}".encode(), 0))
-                found.setdefault(
-                    stored.endpoint,
-                    Device(
-                        visitor, device, stored.endpoint, stored.p256dh, stored.auth, stored.created, last
-                    ),
-                )
-        return list(found.values())
+        return {visitor: _devices(visitor, fields) for visitor, fields in zip(wanted, hashes, strict=True)}
 
     async def mark_delivered(self, site: str, delivered: Iterable[Device], now_ms: int) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -175,9 +160,30 @@ class PushSubscriptions:
             await pipe.execute()
 
     async def visitors_of(self, site: str, customer: str) -> list[str]:
-        members: Any = await self.redis.smembers(visitor_key(site, f"c:{customer}", "visitors"))
-        return sorted(member.decode() for member in members)
+        return (await self.customers(site, [customer]))[customer]
+
+    async def customers(self, site: str, customers: Iterable[str]) -> dict[str, list[str]]:
+        """Customer → the visitors who identified as them, for many customers in one round trip."""
+        wanted = list(dict.fromkeys(customers))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for customer in wanted:
+                pipe.smembers(visitor_key(site, f"c:{customer}", "visitors"))
+            members = await pipe.execute()
+        return {c: sorted(m.decode() for m in found) for c, found in zip(wanted, members, strict=True)}
 
     async def subscribers(self, site: str) -> AsyncIterator[str]:
         async for visitor, _ in self.redis.zscan_iter(site_key(site, "push:subscribers")):
             yield visitor.decode()
+
+
+def _devices(visitor: str, fields: dict[bytes, bytes]) -> list[Device]:
+    found = []
+    for name, value in fields.items():
+        kind, _, device = name.decode().partition(":")
+        if kind == "s":
+            stored = _decode_device(value)
+            last = int(fields.get(f"t:{device}".encode(), 0))
+            found.append(
+                Device(visitor, device, stored.endpoint, stored.p256dh, stored.auth, stored.created, last)
+            )
+    return found

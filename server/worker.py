@@ -26,7 +26,7 @@ from server.push_stats import PushStats
 from server.push_subscriptions import Device, PushSubscriptions
 from server.settings import Settings
 from server.sites import Site
-from server.state import VisitorStore
+from server.state import UNAVAILABLE, VisitorStore
 from server.visitor import MAX_SHOWS_KEPT, ActionHistory, VisitorState
 
 log = logging.getLogger("storetag.worker")
@@ -81,13 +81,21 @@ class Worker:
         self.consumer = consumer or f"worker-{secrets.token_hex(4)}"
 
     async def run(self, stop: asyncio.Event) -> None:
-        for site in self.sites:
-            await self.queue.ensure_group(site.key)
-        log.info(
-            "worker %s: sending for %s", self.consumer, ", ".join(s.key for s in self.sites) or "no site"
-        )
+        names = ", ".join(site.key for site in self.sites) or "no site (none has VAPID keys)"
+        log.info("worker %s: sending for %s", self.consumer, names)
+        grouped = False
         while not stop.is_set():
-            if not await self.run_once():
+            try:
+                if not grouped:
+                    for site in self.sites:
+                        await self.queue.ensure_group(site.key)
+                    grouped = True
+                handled = await self.run_once()
+            except UNAVAILABLE as exc:
+                # Unacknowledged jobs stay pending in the stream: this worker or another sends them later.
+                log.warning("worker %s: redis unavailable (%s); trying again", self.consumer, exc)
+                handled = 0
+            if not handled:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.settings.push_poll_ms / 1000)
 
@@ -105,28 +113,40 @@ class Worker:
         entries = claimed + await self.queue.read(site.key, self.consumer, BATCH)
         if not entries:
             return 0
+        jobs = [job for _, job in entries]
         outcome = BatchOutcome()
-        await asyncio.gather(*(self._deliver(site, job, outcome) for _, job in entries))
+        targets = await self._targets(site, jobs, outcome)
+        await asyncio.gather(
+            *(self._deliver_to(site, job, device, outcome) for job, devices in targets for device in devices)
+        )
         await self._write(site, outcome)
         await self.queue.done(site.key, [entry_id for entry_id, _ in entries])
         return len(entries)
 
-    async def _deliver(self, site: Site, job: PushJob, outcome: BatchOutcome) -> None:
-        push, rule = job.notification.push, job.notification.rule
-        if job.device:
-            devices = [
-                d for d in await self.subscriptions.devices(site.key, [job.visitor]) if d.id == job.device
-            ]
-        else:
-            visitors = [job.visitor]
-            if job.customer:
-                visitors += await self.subscriptions.visitors_of(site.key, job.customer)
-            devices = await self.subscriptions.devices(site.key, visitors)
-            if not devices:
+    async def _targets(
+        self, site: Site, jobs: list[PushJob], outcome: BatchOutcome
+    ) -> list[tuple[PushJob, list[Device]]]:
+        """Each job's devices (the visitor's, and every device of their customer), read for the whole
+        batch at once; a retry goes to its one device if it is still subscribed."""
+        customers = await self.subscriptions.customers(
+            site.key, {job.customer for job in jobs if job.customer}
+        )
+        visitors = {job.visitor for job in jobs} | {v for found in customers.values() for v in found}
+        devices = await self.subscriptions.devices(site.key, visitors)
+        targets = []
+        for job in jobs:
+            push, rule = job.notification.push, job.notification.rule
+            if job.device:
+                targets.append((job, [d for d in devices[job.visitor] if d.id == job.device]))
+                continue
+            reached = [job.visitor, *customers.get(job.customer, ())]
+            mine = list({d.endpoint: d for visitor in reached for d in devices[visitor]}.values())
+            if not mine:
                 outcome.counts[(push, rule, "failed:no_subscription")] += 1
             elif rule:
                 outcome.sent_by_rules.append((job.visitor, rule))
-        await asyncio.gather(*(self._deliver_to(site, job, device, outcome) for device in devices))
+            targets.append((job, mine))
+        return targets
 
     async def _deliver_to(self, site: Site, job: PushJob, device: Device, outcome: BatchOutcome) -> None:
         push, rule = job.notification.push, job.notification.rule
