@@ -13,6 +13,7 @@ from typing import TextIO
 
 import msgspec
 import uvicorn
+import uvloop
 from redis.exceptions import RedisError
 
 from server.app import create_app
@@ -180,7 +181,8 @@ def worker(args: argparse.Namespace) -> None:
         finally:
             await redis.aclose()
 
-    asyncio.run(run())
+    # uvloop (installed with uvicorn[standard]) makes the many small HTTP requests of sending much cheaper.
+    uvloop.run(run())
 
 
 def build_parser() -> argparse.ArgumentParser:

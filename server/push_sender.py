@@ -53,7 +53,10 @@ class Sender:
             limit=self.concurrency,
             limit_per_host=self.concurrency,
         )
-        self._session = aiohttp.ClientSession(connector=connector)
+        # Push services set no cookies and send tiny bodies: no jar, no decompression to pay for.
+        self._session = aiohttp.ClientSession(
+            connector=connector, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False
+        )
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -32,6 +32,8 @@ from server.visitor import MAX_SHOWS_KEPT, ActionHistory, VisitorState
 log = logging.getLogger("storetag.worker")
 
 BATCH = 500
+# Caps count rule pushes sent: one state write per visitor, this many at a time (the pool has 100 connections).
+STATE_WRITES_AT_ONCE = 32
 notification_encoder = msgspec.json.Encoder()
 
 
@@ -204,8 +206,14 @@ class Worker:
         if outcome.dead:
             await self.queue.bury(site.key, outcome.dead)
         await self.stats.record(site.key, outcome.counts)
-        for visitor, rule in outcome.sent_by_rules:
-            await self.store.update(site.key, visitor, _counting_send(rule, now_ms))
+        sends = outcome.sent_by_rules
+        for start in range(0, len(sends), STATE_WRITES_AT_ONCE):
+            await asyncio.gather(
+                *(
+                    self.store.update(site.key, visitor, _counting_send(rule, now_ms))
+                    for visitor, rule in sends[start : start + STATE_WRITES_AT_ONCE]
+                )
+            )
 
 
 def _reason(sent: Outcome) -> str:
