@@ -32,7 +32,7 @@ from server.visitor import MAX_SHOWS_KEPT, ActionHistory, VisitorState
 log = logging.getLogger("storetag.worker")
 
 BATCH = 500
-# Caps count rule pushes sent: one state write per visitor, this many at a time (the pool has 100 connections).
+# Caps count rule pushes sent: a state write per visitor, this many at once (the pool has 100 connections).
 STATE_WRITES_AT_ONCE = 32
 notification_encoder = msgspec.json.Encoder()
 
