@@ -45,7 +45,7 @@ class PushJob(msgspec.Struct, omit_defaults=True, kw_only=True):
 job_encoder = msgspec.msgpack.Encoder()
 job_decoder = msgspec.msgpack.Decoder(PushJob)
 
-# KEYS: due set, job bodies, stream; ARGV: now (ms), most jobs to move, the stream's rough cap.
+# KEYS: due set, job bodies, stream; ARGV: now (ms), most jobs to move, the stream's rough cap, its TTL.
 _MOVE_DUE = """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 for _, id in ipairs(ids) do
@@ -56,6 +56,7 @@ for _, id in ipairs(ids) do
   redis.call('ZREM', KEYS[1], id)
   redis.call('HDEL', KEYS[2], id)
 end
+if #ids > 0 then redis.call('EXPIRE', KEYS[3], tonumber(ARGV[4])) end
 return #ids
 """
 
@@ -108,7 +109,7 @@ class PushQueue:
             await pipe.execute()
 
     async def move_due(self, site: str, now_ms: int, limit: int = 1000) -> int:
-        moved = await self._move_due(keys=_keys(site), args=[now_ms, limit, STREAM_KEPT])
+        moved = await self._move_due(keys=_keys(site), args=[now_ms, limit, STREAM_KEPT, KEEP_S])
         return int(moved)
 
     async def ensure_group(self, site: str) -> None:

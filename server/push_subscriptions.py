@@ -76,15 +76,6 @@ class Device:
         return {"endpoint": self.endpoint, "keys": {"p256dh": self.p256dh, "auth": self.auth}}
 
 
-# KEYS[1] the visitor's devices; ARGV device field, its last-success field, the time. Only a device still
-# stored: a 2xx racing an unsubscribe must not bring back half of one.
-_MARK_DELIVERED = """
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
-  redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
-end
-return 0
-"""
-
 _encode = msgspec.msgpack.Encoder().encode
 _decode_device = msgspec.msgpack.Decoder(StoredDevice).decode
 
@@ -93,7 +84,6 @@ class PushSubscriptions:
     def __init__(self, redis: aioredis.Redis, ttl_s: int) -> None:
         self.redis = redis
         self.ttl_s = ttl_s
-        self._mark = redis.register_script(_MARK_DELIVERED)
 
     async def subscribe(
         self, site: str, visitor: str, subscription: p.PushSubscription, allow_private: bool, now_ms: int
@@ -146,10 +136,13 @@ class PushSubscriptions:
         return {visitor: _devices(visitor, fields) for visitor, fields in zip(wanted, hashes, strict=True)}
 
     async def mark_delivered(self, site: str, delivered: Iterable[Device], now_ms: int) -> None:
+        """Notes each device's last success; a push reaching a device keeps it for another TTL. (A success
+        racing an unsubscribe leaves a lone time, which `devices` ignores.)"""
         async with self.redis.pipeline(transaction=False) as pipe:
             for device in delivered:
                 key = visitor_key(site, device.visitor, "push")
-                await self._mark(keys=[key], args=[f"s:{device.id}", f"t:{device.id}", now_ms], client=pipe)
+                pipe.hset(key, f"t:{device.id}", now_ms)
+                pipe.expire(key, self.ttl_s)
             await pipe.execute()
 
     async def link_customer(self, site: str, customer: str, visitor: str) -> None:

@@ -94,9 +94,10 @@ class Worker:
                     grouped = True
                 handled = await self.run_once()
             except UNAVAILABLE as exc:
-                # Unacknowledged jobs stay pending in the stream: this worker or another sends them later.
+                # Unacknowledged jobs stay pending in the stream: this worker or another sends them later. The
+                # groups are made again (a Redis restored from an old backup may lack them).
                 log.warning("worker %s: redis unavailable (%s); trying again", self.consumer, exc)
-                handled = 0
+                handled, grouped = 0, False
             if not handled:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.settings.push_poll_ms / 1000)
