@@ -164,10 +164,13 @@ def write_report(lines: list[str]) -> None:
         "# Web push throughput\n\n"
         f"`make bench-push` on {today}, by bench/push_throughput.py (the method is in its docstring).\n\n"
         "```\n" + "\n".join(lines) + "\n```\n\n"
-        "The receiver (bench/push_sink.py) runs in its own process on the same machine and shares its two\n"
-        "cores with Redis and the sender, so the worker's figure is a floor: on a real push service the\n"
-        "receiving side costs this machine nothing. The machine is shared with other test runs; the load\n"
-        "average above says how busy it was.\n"
+        "How: the sender (on uvloop, as `storetag worker` runs) is pinned to core 0; Redis and\n"
+        "the receiver (bench/push_sink.py, a bare keep-alive HTTP responder, so the receiving side costs\n"
+        "little) to core 1. The baseline is pywebpush's one-call `webpush()` as its README shows it: a JWT\n"
+        'signed and a new connection per push, one push at a time. "on a core of its own" is 1 / CPU per\n'
+        "push: what one worker sends when nothing else competes for its core. The machine has two cores and\n"
+        "is shared with other engineers' test runs; the load average says how busy it was, and a busy\n"
+        "machine lowers the first figure, not the CPU per push.\n"
     )
 
 
