@@ -16,7 +16,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.browser.conftest import eventually
-from tests.push.conftest import PUSH_SITES, send_push, subscribe
+from tests.push.conftest import PUSH_SITES, send_push, shop, subscribe
 from tests.push.receiver import Receiver
 from tests.wire import new_id
 
@@ -55,7 +55,7 @@ def workers(redis_url: str) -> Iterator[list[WorkerProcess]]:
 async def test_a_worker_killed_mid_batch_loses_nothing_another_takes_over(
     api: httpx.AsyncClient, redis: aioredis.Redis, redis_url: str, workers: list[WorkerProcess]
 ) -> None:
-    receiver = Receiver(api_public_key(), delay_s=0.02)
+    receiver = Receiver(shop().vapid_public_key, delay_s=0.02)
     await receiver.start()
     try:
         for _ in range(SUBSCRIBERS):
@@ -83,12 +83,6 @@ async def test_a_worker_killed_mid_batch_loses_nothing_another_takes_over(
         assert second.stop() == 0  # SIGTERM: it finishes and leaves cleanly
     finally:
         await receiver.stop()
-
-
-def api_public_key() -> str:
-    from tests.push.conftest import shop
-
-    return shop().vapid_public_key
 
 
 async def pending_count(redis: aioredis.Redis) -> int:
