@@ -8,7 +8,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -89,8 +89,7 @@ async def pending_count(redis: aioredis.Redis) -> int:
     return int((await redis.xpending("st:{shop}:push:stream", "workers"))["pending"])
 
 
-async def until(condition: object, within_s: float) -> None:
-    assert callable(condition)
+async def until(condition: Callable[[], bool], within_s: float) -> None:
     deadline = asyncio.get_running_loop().time() + within_s
     while not condition():
         if asyncio.get_running_loop().time() > deadline:
