@@ -34,13 +34,14 @@ define apt_install
 	fi
 endef
 
-.PHONY: help demo test lint bench bench-recs fmt system-deps bench-deps venv $(VENV) clean
+.PHONY: help demo test lint bench bench-recs bench-push fmt system-deps bench-deps venv $(VENV) clean
 
 help:
 	@echo "make demo   run the demo shop on http://127.0.0.1:8000 (API on :8001); needs no Redis"
 	@echo "make test   ruff, mypy and pytest (installs Redis and Chromium from apt when missing)"
 	@echo "make bench  events load vs a floor app, tag size and main-thread time, Redis memory per visitor"
 	@echo "make bench-recs  recommendations: slot server time, quality on a synthetic shop"
+	@echo "make bench-push  web push: pushes/s of one worker against pywebpush's synchronous webpush()"
 	@echo "make fmt    format and autofix with ruff"
 
 # The virtualenv, reinstalled whenever pyproject.toml changes.
@@ -81,6 +82,9 @@ bench: $(STAMP) bench-deps
 bench-recs: $(STAMP) bench-deps
 	$(BIN)/python bench/recs_speed.py
 	$(BIN)/python bench/recs_quality.py
+
+bench-push: $(STAMP) bench-deps
+	$(BIN)/python bench/push_throughput.py
 
 fmt: $(STAMP)
 	$(BIN)/ruff format .

@@ -14,7 +14,7 @@ from server import protocol as p
 from server.catalog import Product, http_url
 from server.engine import Decision
 from server.prices import format_price
-from server.rules import Recs
+from server.rules import Push, Recs
 from server.sites import Site
 from server.visitor import IssuedCode
 
@@ -40,6 +40,8 @@ class Renderer:
     ) -> p.Action | None:
         """The wire action, or None when its template fails (logged and counted against the rule)."""
         spec, rule = decision.action, decision.rule
+        if isinstance(spec, Push):  # pushes go to the schedule, never to the tag
+            return None
         values = dict(spec.values)
         if code is not None:
             apply_url = site.discount_url.format(code=quote(code.code)) if site.discount_url else ""

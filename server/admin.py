@@ -1,5 +1,5 @@
 """The admin API under /v1/admin: coupon pools, coupon verification and redemption, rule stats, the
-product catalog and recommendation stats.
+product catalog and recommendation stats, web pushes sent now, their stats and dead letters.
 
 Every route needs `Authorization: Bearer TOKEN`; the server keeps only the token's SHA-256 and compares in
 constant time.
@@ -123,6 +123,26 @@ def admin_routes(runtime: Runtime) -> list[Route]:
             setattr(row, metric, round(value, 2) if metric == "revenue" else int(value))
         return json_response(p.RecsStats(list(rows.values())))
 
+    async def send_push(request: Request, site: Site) -> Response:
+        if not site.vapid_private_key:
+            return error(409, f"site {site.key!r} has no VAPID keys: run `storetag vapid`")
+        order = msgspec.json.decode(await request.body(), type=p.PushSend)
+        now_ms = int(runtime.clock() * 1000)
+        return json_response(await runtime.push.send_now(site, order, runtime.engine.segments, now_ms), 202)
+
+    async def push_stats(request: Request, site: Site) -> Response:
+        found = await runtime.push.stats.of_push(site.key, request.path_params["push"])
+        return json_response(found) if found else error(404, "no such push (stats are kept 30 days)")
+
+    async def push_rule_stats(request: Request, site: Site) -> Response:
+        return json_response(await runtime.push.stats.of_rules(site.key))
+
+    async def dead_pushes(request: Request, site: Site) -> Response:
+        limit = request.query_params.get("limit", "100")
+        if not limit.isdigit() or not 1 <= int(limit) <= 10_000:
+            return error(400, "limit must be a whole number from 1 to 10000")
+        return json_response(p.DeadLetters(await runtime.push.queue.dead_letters(site.key, int(limit))))
+
     prefix = "/v1/admin/sites/{site}"
     return [
         Route(f"{prefix}/pools/{{pool:str}}", guarded(upload_pool), methods=["POST"]),
@@ -134,4 +154,8 @@ def admin_routes(runtime: Runtime) -> list[Route]:
         Route(f"{prefix}/catalog/{{item:path}}", guarded(product), methods=["GET"]),
         Route(f"{prefix}/catalog/{{item:path}}", guarded(remove_product), methods=["DELETE"]),
         Route(f"{prefix}/recs/stats", guarded(recs_stats), methods=["GET"]),
+        Route(f"{prefix}/push", guarded(send_push), methods=["POST"]),
+        Route(f"{prefix}/push/stats", guarded(push_rule_stats), methods=["GET"]),
+        Route(f"{prefix}/push/dead", guarded(dead_pushes), methods=["GET"]),
+        Route(f"{prefix}/push/{{push:str}}/stats", guarded(push_stats), methods=["GET"]),
     ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import msgspec
 from starlette.applications import Starlette
@@ -17,6 +17,7 @@ from server.admin import admin_routes
 from server.breaker import StoreUnavailable
 from server.engine import BUILTIN_RULES_DIR
 from server.ingest import Refused, build_runtime
+from server.push_subscriptions import BadSubscription
 from server.responses import error, json_response
 from server.settings import Settings, settings_from_env
 from server.sites import load_sites
@@ -140,21 +141,54 @@ def create_app(settings: Settings | None = None) -> Starlette:
             return degraded(headers)
         return json_response(answer, headers=headers)
 
-    async def preflight_events(request: Request) -> Response:
-        origin = request.headers.get("origin", "")
-        allowed = any(site.allows_origin(origin, settings.allowed_origins) for site in runtime.sites.values())
-        if not origin or not allowed:
-            return error(403, f"origin {origin!r} is not allowed")
-        return Response(
-            status_code=204,
-            headers={
-                "Access-Control-Allow-Origin": origin,
-                "Access-Control-Allow-Methods": "POST",
-                "Access-Control-Allow-Headers": "Content-Type",
-                "Access-Control-Max-Age": "86400",
-                "Vary": "Origin",
-            },
-        )
+    def preflight(methods: str) -> Callable[[Request], Awaitable[Response]]:
+        async def answer(request: Request) -> Response:
+            origin = request.headers.get("origin", "")
+            sites = runtime.sites.values()
+            if not origin or not any(site.allows_origin(origin, settings.allowed_origins) for site in sites):
+                return error(403, f"origin {origin!r} is not allowed")
+            return Response(
+                status_code=204,
+                headers={
+                    "Access-Control-Allow-Origin": origin,
+                    "Access-Control-Allow-Methods": methods,
+                    "Access-Control-Allow-Headers": "Content-Type",
+                    "Access-Control-Max-Age": "86400",
+                    "Vary": "Origin",
+                },
+            )
+
+        return answer
+
+    async def push_subscription(request: Request) -> Response:
+        """POST stores a device's subscription, DELETE removes it; both as text/plain from the tag."""
+        origin = request.headers.get("origin")
+        cors = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"} if origin else {}
+        body = await read_body(request, p.MAX_BODY_BYTES)
+        if body is None:
+            return error(413, f"body over {p.MAX_BODY_BYTES // 1024} KB", cors)
+        subscriptions = runtime.push.subscriptions
+        now_ms = int(runtime.clock() * 1000)
+        try:
+            if request.method == "POST":
+                order = msgspec.json.decode(body, type=p.Subscribe)
+                runtime.site_for(order.site, origin)
+                with runtime.breaker.guard():
+                    stored = await subscriptions.subscribe(
+                        order.site, order.visitor, order.subscription, settings.push_allow_private, now_ms
+                    )
+                return json_response(stored, 201, cors)
+            gone = msgspec.json.decode(body, type=p.Unsubscribe)
+            runtime.site_for(gone.site, origin)
+            with runtime.breaker.guard():
+                await subscriptions.unsubscribe(gone.site, gone.visitor, gone.endpoint)
+            return Response(status_code=204, headers=cors)
+        except (msgspec.DecodeError, BadSubscription) as exc:
+            return error(400, str(exc), cors)
+        except Refused as refused:
+            return error(refused.status, refused.message, cors)
+        except (*UNAVAILABLE, StoreUnavailable):
+            return degraded(cors)
 
     async def healthz(request: Request) -> Response:
         return Response(b'{"ok":true}', media_type=JSON)
@@ -177,7 +211,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/t/{site}.js", serve_tag),
             Route("/w/{name}.js", serve_module),
             Route("/v1/events", post_events, methods=["POST"]),
-            Route("/v1/events", preflight_events, methods=["OPTIONS"]),
+            Route("/v1/events", preflight("POST"), methods=["OPTIONS"]),
+            Route("/v1/push/subscriptions", push_subscription, methods=["POST", "DELETE"]),
+            Route("/v1/push/subscriptions", preflight("POST, DELETE"), methods=["OPTIONS"]),
             Route("/v1/recs", get_recs, methods=["GET"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),

@@ -1,4 +1,4 @@
-"""The `storetag` command: serve, demo, catalog import."""
+"""The `storetag` command: serve, demo, coupons, catalog import, vapid, worker."""
 
 from __future__ import annotations
 
@@ -6,11 +6,14 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
+import socket
 import sys
 from typing import TextIO
 
 import msgspec
 import uvicorn
+import uvloop
 from redis.exceptions import RedisError
 
 from server.app import create_app
@@ -18,10 +21,14 @@ from server.catalog import Catalog
 from server.catalog_import import load, read_catalog
 from server.coupons import Coupons
 from server.protocol import CatalogReport, CatalogRow
+from server.push_sender import Sender
 from server.settings import settings_from_env
 from server.sites import load_sites
 from server.state import VisitorStore, connect
+from server.vapid import check_site_keys, generate_keys
+from server.worker import Worker
 
+WORKER_REDIS_TIMEOUT_S = 5.0
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -139,6 +146,45 @@ def import_catalog(args: argparse.Namespace) -> None:
         raise SystemExit(1)
 
 
+def vapid(args: argparse.Namespace) -> None:
+    """Prints a new VAPID key pair as the lines to put in a site's section of the sites file."""
+    keys = generate_keys()
+    print(f"# web push keys for [sites.{args.site}]; keep the private key out of version control")
+    print(f'vapid_public_key = "{keys.public_key}"')
+    print(f'vapid_private_key = "{keys.private_key}"')
+    print(f'vapid_subject = "{args.subject}"')
+
+
+def worker(args: argparse.Namespace) -> None:
+    """Sends web pushes until SIGTERM or SIGINT: due ones from the schedules, and each site's stream."""
+    settings = settings_from_env()
+    if settings.redis_url is None:
+        raise SystemExit("storetag: set REDIS_URL; workers and servers share the queue in Redis")
+    sites = load_sites(settings.sites_file)
+    for site in sites.values():
+        try:
+            check_site_keys(site)
+        except ValueError as exc:
+            raise SystemExit(f"storetag: {exc}") from exc
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        # The worker waits on Redis only in the background: a longer timeout than the request path's.
+        redis = connect(settings.redis_url, WORKER_REDIS_TIMEOUT_S)
+        try:
+            async with Sender(settings.push_allow_private, settings.push_concurrency) as sender:
+                consumer = args.name or f"{socket.gethostname()}-{os.getpid()}"
+                await Worker(settings, sites, redis, sender, consumer=consumer).run(stop)
+        finally:
+            await redis.aclose()
+
+    # uvloop (installed with uvicorn[standard]) makes the many small HTTP requests of sending much cheaper.
+    uvloop.run(run())
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Every subcommand and its options; docker/ is checked against it."""
     parser = argparse.ArgumentParser(prog="storetag", description="Storetag server")
@@ -174,6 +220,17 @@ def build_parser() -> argparse.ArgumentParser:
     import_cmd.add_argument("file")
     import_cmd.add_argument("--site", help="the site key (needed when the sites file has several)")
     import_cmd.set_defaults(run=import_catalog)
+
+    vapid_cmd = commands.add_parser("vapid", help="make a VAPID key pair for a site's web push")
+    vapid_cmd.add_argument("--site", default="SITE", help="the site key, for the printed section name")
+    vapid_cmd.add_argument(
+        "--subject", default="mailto:you@example.com", help="a mailto: or https: contact for push services"
+    )
+    vapid_cmd.set_defaults(run=vapid)
+
+    worker_cmd = commands.add_parser("worker", help="send web pushes (one consumer of the workers' group)")
+    worker_cmd.add_argument("--name", help="this consumer's name in the group (default: host and pid)")
+    worker_cmd.set_defaults(run=worker)
     return parser
 
 

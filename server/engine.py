@@ -17,7 +17,7 @@ from types import ModuleType
 from typing import Any
 
 from server import protocol as p
-from server.rules import ActionSpec, Offer, Popup, Recs, RuleFunction, RuleSpec, SegmentFunction, Visit
+from server.rules import ActionSpec, Offer, Popup, Push, Recs, RuleFunction, RuleSpec, SegmentFunction, Visit
 from server.sites import Site
 from server.visitor import VisitorState
 
@@ -48,6 +48,8 @@ class Decisions:
     withdrawn: list[str]
     # The rule filling each recommendation slot on the page.
     fills: list[Decision] = field(default_factory=list)
+    # Web pushes to schedule: no trigger slot, no site pop-up limit.
+    pushes: list[Decision] = field(default_factory=list)
 
 
 def _import_file(path: Path, name: str) -> ModuleType:
@@ -120,12 +122,15 @@ class Engine:
         slots: dict[str, list[Decision]] = defaultdict(list)
         withdrawn: list[str] = ["*"] if site_limited else []
         fills: dict[str, Decision] = {}
+        pushes: list[Decision] = []
         for rule in sorted((self.rules[rule_id] for rule_id in latest), key=lambda rule: -rule.spec.priority):
             action = None
             history = state.actions.get(rule.id)
             if rule.spec.allows(history, state.session.started, now_ms):
                 action = self._call(rule, Visit(state, latest[rule.id], site, now_ms, self.segments))
-            if isinstance(action, Recs):
+            if isinstance(action, Push):
+                pushes.append(Decision(rule, action))
+            elif isinstance(action, Recs):
                 # A list is no pop-up: site-wide pop-up limits do not hold it back.
                 if action.slot in state.session.slots:
                     fills.setdefault(action.slot, Decision(rule, action))
@@ -133,7 +138,7 @@ class Engine:
                 withdrawn.append(rule.id)
             else:
                 slots[rule.spec.trigger].append(Decision(rule, action))
-        return Decisions(list(slots.values()), withdrawn, list(fills.values()))
+        return Decisions(list(slots.values()), withdrawn, list(fills.values()), pushes)
 
     def _site_limit_reached(self, state: VisitorState, site: Site, now_ms: int) -> bool:
         if not (site.popups_per_session or site.quiet_period_s):
@@ -154,7 +159,7 @@ class Engine:
             if rule.spec.segment and not visit.in_segment(rule.spec.segment):
                 return None
             action = rule.function(visit)
-            if action is not None and not isinstance(action, Popup | Offer | Recs):
+            if action is not None and not isinstance(action, Popup | Offer | Recs | Push):
                 raise TypeError(f"a rule returns an action or None, not {type(action).__name__}")
             return action
         except Exception:

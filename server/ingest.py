@@ -18,6 +18,7 @@ from server.breaker import Breaker
 from server.catalog import Product
 from server.coupons import Coupons
 from server.engine import Decision, Engine, load_rules
+from server.push_schedule import PushScheduler
 from server.ratelimit import RateLimiter
 from server.recs import Recommender
 from server.rules import Offer, Recs
@@ -52,6 +53,7 @@ class Runtime:
     stats: RuleStats
     limiter: RateLimiter
     recs: Recommender
+    push: PushScheduler
     clock: Callable[[], float] = time.time
     breaker: Breaker = field(default_factory=Breaker)
 
@@ -123,6 +125,7 @@ class Runtime:
         for event in applied:
             if isinstance(event, p.Purchase) and event.props.code:
                 await self._redeem(site, event.props, now_ms, counts, revenue)
+        await self.push.after_batch(site, batch.visitor, state, applied, decisions.pushes, now_ms)
         await self.stats.record(site.key, now_ms, counts, revenue)
         return p.Answer(actions=actions, withdraw=withdrawn)
 
@@ -199,6 +202,7 @@ def build_runtime(
             redis, settings.rate_limit_visitor, settings.rate_limit_ip, settings.rate_window_s
         ),
         recs=Recommender(redis),
+        push=PushScheduler.build(redis, store, settings),
         clock=clock,
     )
 

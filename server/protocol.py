@@ -470,5 +470,85 @@ class Notification(Base):
     visitor: str = ""
 
 
+class Subscribed(Struct):
+    """POST /v1/push/subscriptions answered: the stored device's id within the visitor's devices."""
+
+    device: str
+
+
+# The admin API's web push: send now, per-push and per-rule stats, dead letters.
+
+Urgency = Literal["very-low", "low", "normal", "high"]
+# RFC 8030: a topic is at most 32 characters of the URL-safe base64 alphabet.
+Topic = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
+TtlSeconds = Annotated[int, Meta(ge=0, le=28 * 86400)]
+
+
+class PushSend(Base, kw_only=True):
+    """POST /v1/admin/sites/{site}/push: a notification now, to exactly one of a visitor (all their devices
+    and, once identified, the customer's), a customer id, a named segment, or every subscriber."""
+
+    title: Text
+    body: Text = ""
+    icon: Url = ""
+    image: Url = ""
+    url: Url = ""
+    buttons: Annotated[list[NotificationButton], Meta(max_length=2)] = []
+    visitor: VisitorId | None = None
+    customer: ItemId | None = None
+    segment: Annotated[str, Meta(max_length=100)] | None = None
+    all: bool = False
+    ttl: TtlSeconds = 86400
+    urgency: Urgency = "normal"
+    topic: Topic | None = None
+
+    def __post_init__(self) -> None:
+        chosen = [self.visitor is not None, self.customer is not None, self.segment is not None, self.all]
+        if sum(chosen) != 1:
+            raise ValueError("name exactly one of visitor, customer, segment or all=true")
+
+
+class PushQueued(Struct):
+    """The push's id (for its stats) and how many visitors it was queued for."""
+
+    push: str
+    visitors: int
+
+
+class PushCounts(Struct):
+    """Deliveries started (one per device), accepted by the push service (2xx), clicked, and failed by
+    reason (gone, http_429, http_500, network, unsafe_endpoint …); `retried` counts retries scheduled."""
+
+    sent: int = 0
+    delivered: int = 0
+    clicked: int = 0
+    retried: int = 0
+    failed: dict[str, int] = {}
+
+
+class PushStats(Struct):
+    push: str
+    rule: str
+    counts: PushCounts
+
+
+class PushRuleStats(Struct):
+    # Rule id ("" for pushes sent through the admin API) → its pushes' counts.
+    rules: dict[str, PushCounts]
+
+
+class DeadLetter(Struct):
+    push: str
+    rule: str
+    visitor: str
+    endpoint: str
+    reason: str
+    at: int
+
+
+class DeadLetters(Struct):
+    dead: list[DeadLetter]
+
+
 batch_decoder = msgspec.json.Decoder(EventBatch)
 answer_encoder = msgspec.json.Encoder()

@@ -137,7 +137,72 @@ class Offer:
             object.__setattr__(self, name, value)
 
 
-ActionSpec: TypeAlias = Popup | Offer | Recs
+# What may cancel a scheduled push: these events, and "cart_emptied" (a cart_remove leaving the cart empty).
+PUSH_CANCELLED_BY = frozenset(
+    {"purchase", "cart_emptied", "cart_add", "cart_remove", "checkout_start", "signup", "push_clicked"}
+)
+URGENCIES = ("very-low", "low", "normal", "high")
+
+
+@dataclass(frozen=True, init=False)
+class Push:
+    """A web push to the visitor's devices (and, once identified, every device of the customer), sent
+    `after` a delay unless one of the `unless` events comes first. Not a pop-up: it takes no trigger slot
+    and site pop-up limits do not apply; caps count pushes sent. One push per rule and visitor is pending
+    at a time: a newer decision replaces it. `ttl` is how long the push service keeps it for an offline
+    device; `topic` (default: the rule id) makes a newer push replace an undelivered older one."""
+
+    title: str
+    body: str
+    url: str
+    icon: str
+    image: str
+    after_s: int
+    unless: frozenset[str]
+    ttl_s: int
+    urgency: str
+    topic: str
+    kind = "push"
+
+    def __init__(
+        self,
+        title: str,
+        body: str = "",
+        *,
+        url: str = "",
+        icon: str = "",
+        image: str = "",
+        after: str = "0s",
+        unless: Iterable[str] = ("purchase",),
+        ttl: str = "1d",
+        urgency: str = "normal",
+        topic: str = "",
+    ) -> None:
+        cancelled_by = frozenset(unless)
+        if not title:
+            raise ValueError("a Push needs a title")
+        if unknown := cancelled_by - PUSH_CANCELLED_BY:
+            raise ValueError(f"a Push is cancelled by {sorted(PUSH_CANCELLED_BY)}, not {sorted(unknown)}")
+        if urgency not in URGENCIES:
+            raise ValueError(f"urgency {urgency!r} is not one of {', '.join(URGENCIES)}")
+        if topic and not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", topic):
+            raise ValueError("a topic is 1 to 32 letters, digits, - or _")
+        for name, value in (
+            ("title", title),
+            ("body", body),
+            ("url", url),
+            ("icon", icon),
+            ("image", image),
+            ("after_s", parse_duration_s(after)),
+            ("unless", cancelled_by),
+            ("ttl_s", parse_duration_s(ttl)),
+            ("urgency", urgency),
+            ("topic", topic),
+        ):
+            object.__setattr__(self, name, value)
+
+
+ActionSpec: TypeAlias = Popup | Offer | Recs | Push
 RuleFunction: TypeAlias = Callable[["Visit"], ActionSpec | None]
 SegmentFunction: TypeAlias = Callable[["Visit"], bool]
 

@@ -40,6 +40,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     trusted_proxies: tuple[str, ...] = ()
     # Recommendations: learning from events and filling slots.
     recs: bool = True
+    # Web push. Endpoints on private, loopback or link-local addresses (and plain http) are refused unless
+    # this is on: for tests and local receivers only, never in production.
+    push_allow_private: bool = False
+    # An idle worker looks for due and new pushes this often.
+    push_poll_ms: int = 500
+    # A job a worker took and has not acknowledged after this long (the worker died) goes to another.
+    push_claim_idle_ms: int = 60_000
+    # Attempts per device on 429, 5xx or a network error before the push is dead-lettered; the wait doubles
+    # from push_retry_base_ms, or is the push service's Retry-After, at most push_retry_max_s.
+    push_max_attempts: int = 5
+    push_retry_base_ms: int = 10_000
+    push_retry_max_s: int = 3600
+    # Sends one worker keeps in flight.
+    push_concurrency: int = 256
 
 
 def _split(value: str) -> tuple[str, ...]:
@@ -80,4 +94,11 @@ def settings_from_env(env: Mapping[str, str] = os.environ) -> Settings:
         # FORWARDED_ALLOW_IPS is uvicorn's own name for it (docker/compose.yaml sets it).
         trusted_proxies=_split(get("STORETAG_TRUSTED_PROXIES") or env.get("FORWARDED_ALLOW_IPS", "")),
         recs=env.get("STORETAG_RECS", "1") not in ("0", "false", "no"),
+        push_allow_private=env.get("STORETAG_PUSH_ALLOW_PRIVATE", "0") in ("1", "true", "yes"),
+        push_poll_ms=number("STORETAG_PUSH_POLL_MS", 500),
+        push_claim_idle_ms=number("STORETAG_PUSH_CLAIM_IDLE_MS", 60_000),
+        push_max_attempts=number("STORETAG_PUSH_MAX_ATTEMPTS", 5),
+        push_retry_base_ms=number("STORETAG_PUSH_RETRY_BASE_MS", 10_000),
+        push_retry_max_s=number("STORETAG_PUSH_RETRY_MAX", 3600),
+        push_concurrency=number("STORETAG_PUSH_CONCURRENCY", 256),
     )

@@ -11,6 +11,10 @@ the test moves, and shows each answered action the way the tag would, so caps be
 Actions triggered `now` are shown at once, as the tag shows them; others stay armed until `fire()`.
 
 Recommendations learn from every visitor: `sim.new_visitor()` switches to another one on the same shop.
+
+Web push: `await sim.subscribe_push()` gives the visitor a device, `await sim.scheduled_pushes()` is what
+waits in the schedule for them, and `await sim.send_due_pushes()` sends what is due at the simulator's
+clock, as the worker would, to a device that accepts everything (caps count what it sends).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +34,16 @@ from server import protocol as p
 from server.catalog_import import load
 from server.engine import BUILTIN_RULES_DIR
 from server.ingest import build_runtime
+from server.push_sender import Message, Outcome, Sender
+from server.push_subscriptions import Device
 from server.recs import Context
 from server.recs_spec import Strategy
 from server.rules import Visit
 from server.settings import Settings
 from server.sites import Site
+from server.state import visitor_key
 from server.visitor import VisitorState
+from server.worker import Worker
 
 DESKTOP_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140 Safari/537.36"
 TEST_SITE = Site(
@@ -44,6 +53,29 @@ TEST_SITE = Site(
     secret="test-secret",
     settings={"free_shipping_over": 50},
 )
+
+
+@dataclass(frozen=True)
+class ScheduledPush:
+    rule: str
+    title: str
+    body: str
+    url: str
+    # Seconds from the simulator's now until it is due.
+    due_in_s: float
+    unless: list[str]
+
+
+class AcceptingSender(Sender):
+    """A push service that accepts every push and remembers it: no network, no keys."""
+
+    def __init__(self) -> None:
+        super().__init__(allow_private=True, concurrency=1)
+        self.sent: list[p.Notification] = []
+
+    async def send(self, site: Site, device: Device, message: Message, now_s: float) -> Outcome:
+        self.sent.append(msgspec.json.decode(message.payload, type=p.Notification))
+        return Outcome(201)
 
 
 class Simulator:
@@ -145,6 +177,51 @@ class Simulator:
             self.site.key, ctx, strategy, limit, int(self.now * 1000)
         )
         return [product.id for product in products]
+
+    async def subscribe_push(self) -> None:
+        """The visitor allows notifications on this device."""
+        device = p.PushSubscription(
+            f"https://push.test/{secrets.token_hex(8)}", p.PushKeys(p256dh="simulated", auth="simulated")
+        )
+        await self.runtime.push.subscriptions.add(self.site.key, self.visitor, device, int(self.now * 1000))
+
+    async def scheduled_pushes(self) -> list[ScheduledPush]:
+        """The pushes waiting in the schedule for this visitor, soonest first."""
+        scheduled = await self.runtime.push.queue.scheduled(self.site.key)
+        mine = sorted(
+            ((due, job) for job, due in scheduled.values() if job.visitor == self.visitor),
+            key=lambda pair: pair[0],
+        )
+        return [
+            ScheduledPush(
+                job.notification.rule,
+                job.notification.title,
+                job.notification.body,
+                job.notification.url,
+                round(due / 1000 - self.now, 1),
+                await self._unless(job.notification.rule),
+            )
+            for due, job in mine
+        ]
+
+    async def _unless(self, rule: str) -> list[str]:
+        pending = await self.runtime.store.redis.hget(
+            visitor_key(self.site.key, self.visitor, "pushpending"), rule
+        )
+        return sorted(pending.decode().split(",")) if isinstance(pending, bytes) else []
+
+    async def send_due_pushes(self) -> list[p.Notification]:
+        """Sends what is due now, as `storetag worker` would; returns the notifications sent."""
+        sender = AcceptingSender()
+        # The worker sends for sites with VAPID keys; the accepting sender needs none.
+        site = msgspec.structs.replace(self.site, vapid_private_key="simulated")
+        worker = Worker(
+            Settings(), {site.key: site}, self.runtime.store.redis, sender, clock=lambda: self.now
+        )
+        await worker.queue.ensure_group(site.key)
+        while await worker.run_once():
+            pass
+        return sender.sent
 
     async def state(self) -> VisitorState:
         return await self.runtime.store.load(self.site.key, self.visitor)

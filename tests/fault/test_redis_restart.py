@@ -4,6 +4,8 @@ and the same server process goes on serving from it."""
 from __future__ import annotations
 
 import hashlib
+import hmac
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +18,13 @@ from tests.browser.conftest import eventually
 from tests.conftest import SITES_FILE, LiveServer, free_port
 from tests.fault.redis_server import AOF_EVERYSEC, RedisServer
 from tests.rulefiles import rule_source, write_rules
-from tests.wire import batch, event, new_id, post
+from tests.wire import SHOP_ORIGIN, batch, event, new_id, post
 
 TOKEN = "admin-token-for-tests"
 AUTH = {"authorization": f"Bearer {TOKEN}"}
+# A public address (nothing is sent: no worker runs here) and a valid P-256 point.
+PUBLIC_ENDPOINT = "https://8.8.8.8/push/device-1"
+PUBLIC_POINT = "BFF4LvqP7BRo1YGYEo-wMN0e3jedVhtluGlBZZ7-w43D3NWZxQN_nphCZubXiq_6a1E7GHxRzWTTzkyHo5SLmtY"
 POOL_OFFER = rule_source(trigger="exit_intent", action='Offer("offer.html", pool="WINTER")')
 
 # Every key family on main, by KEYS pattern. A new family is one line here, and its writes in journey().
@@ -29,6 +34,12 @@ FAMILIES = {
     "issued code": "st:{shop}:code:*",
     "redeemed code": "st:{shop}:redeemed:*",
     "rule stats": "st:{shop}:stats:*",
+    "push devices": "st:{shop:*}:push",
+    "push subscribers": "st:{shop}:push:subscribers",
+    "customer's visitors": "st:{shop:c:*}:visitors",
+    "pending pushes": "st:{shop:*}:pushpending",
+    "scheduled pushes": "st:{shop}:push:due",
+    "scheduled push jobs": "st:{shop}:push:jobs",
 }
 
 Snapshot = dict[str, dict[bytes, object]]
@@ -51,7 +62,26 @@ async def journey(client: httpx.AsyncClient) -> Journey:
     await post(client, batch(event("action_shown", action="welcome"), visitor=visitor))
     order = event("purchase", order_id="o-1", value=40, code=offer["code"])
     assert (await post(client, batch(order, visitor=visitor))).is_success
+    await push_journey(client)
     return Journey(visitor, offer["code"])
+
+
+async def push_journey(client: httpx.AsyncClient) -> None:
+    """Another visitor subscribes a device, identifies and leaves a cart: an abandoned-cart push waits."""
+    visitor = new_id()
+    keys = {"p256dh": PUBLIC_POINT, "auth": "AAAAAAAAAAAAAAAAAAAAAA"}
+    body = {"site": "shop", "visitor": visitor, "subscription": {"endpoint": PUBLIC_ENDPOINT, "keys": keys}}
+    subscribed = await client.post(
+        "/v1/push/subscriptions",
+        content=json.dumps(body).encode(),
+        headers={"content-type": "text/plain", "origin": SHOP_ORIGIN},
+    )
+    assert subscribed.status_code == 201, subscribed.text
+    signature = hmac.new(b"test-secret", b"cust-1", hashlib.sha256).hexdigest()
+    identify = event("identify", customer_id="cust-1", signature=signature)
+    assert (
+        await post(client, batch(identify, event("cart_add", id="mug", price=12), visitor=visitor))
+    ).is_success
 
 
 async def snapshot(redis: aioredis.Redis) -> Snapshot:

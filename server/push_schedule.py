@@ -1,0 +1,197 @@
+"""Pushes from the event path and the admin API into the queue.
+
+After each batch: an identify links the visitor to the customer (so pushes follow the person), a
+`push_clicked` counts a click, an event a scheduled push names in `unless` cancels it, and each `Push` a
+rule decided is scheduled for its delay (one pending per rule and visitor). Only visitors who can get a
+push (a device of their own, or identified) get anything scheduled.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+
+import msgspec
+import redis.asyncio as aioredis
+
+from server import protocol as p
+from server.engine import Decision
+from server.push_queue import PushJob, PushQueue
+from server.push_stats import PushStats
+from server.push_subscriptions import PushSubscriptions
+from server.rules import PUSH_CANCELLED_BY, Push, SegmentFunction, Visit
+from server.settings import Settings
+from server.sites import Site
+from server.state import VisitorStore, visitor_key
+from server.visitor import VisitorState
+
+# KEYS: the visitor's devices, their pending pushes (rule → its `unless`, comma-separated); ARGV: whether
+# the visitor is identified, the TTL, then rule and `unless` pairs. Records the pairs and answers 1 when
+# the visitor can get a push, else 0 and records nothing.
+_RECORD_PENDING = """
+if ARGV[1] ~= '1' and redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[2]))
+return 1
+"""
+
+# KEYS: the visitor's pending pushes; ARGV: what just happened. Removes and answers the rules whose
+# pending push one of these events cancels.
+_TAKE_CANCELLED = """
+local happened = {}
+for _, name in ipairs(ARGV) do happened[name] = true end
+local cancelled = {}
+local pending = redis.call('HGETALL', KEYS[1])
+for i = 1, #pending, 2 do
+  for name in string.gmatch(pending[i + 1], '[^,]+') do
+    if happened[name] then
+      table.insert(cancelled, pending[i])
+      redis.call('HDEL', KEYS[1], pending[i])
+      break
+    end
+  end
+end
+return cancelled
+"""
+
+
+def new_push_id() -> str:
+    return secrets.token_hex(8)
+
+
+def cancelling_events(state: VisitorState, applied: Sequence[p.Event]) -> set[str]:
+    happened = {p.type_of(event) for event in applied}
+    if "cart_remove" in happened and not state.session.cart:
+        happened.add("cart_emptied")
+    return happened
+
+
+class PushScheduler:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        store: VisitorStore,
+        subscriptions: PushSubscriptions,
+        queue: PushQueue,
+        stats: PushStats,
+        public_url: str | None,
+    ) -> None:
+        self.store = store
+        self.subscriptions = subscriptions
+        self.queue = queue
+        self.stats = stats
+        self.public_url = public_url or ""
+        self._record_pending = redis.register_script(_RECORD_PENDING)
+        self._take_cancelled = redis.register_script(_TAKE_CANCELLED)
+
+    @classmethod
+    def build(cls, redis: aioredis.Redis, store: VisitorStore, settings: Settings) -> PushScheduler:
+        subscriptions = PushSubscriptions(redis, settings.state_ttl_s)
+        return cls(redis, store, subscriptions, PushQueue(redis), PushStats(redis), settings.public_url)
+
+    async def after_batch(
+        self,
+        site: Site,
+        visitor: str,
+        state: VisitorState,
+        applied: Sequence[p.Event],
+        pushes: Sequence[Decision],
+        now_ms: int,
+    ) -> None:
+        customer = state.profile.customer_id
+        for event in applied:
+            if isinstance(event, p.Identify) and customer:
+                await self.subscriptions.link_customer(site.key, customer, visitor)
+            elif isinstance(event, p.PushClicked):
+                await self.stats.clicked(site.key, event.props.push)
+        happened = cancelling_events(state, applied)
+        if happened & PUSH_CANCELLED_BY:
+            pending = visitor_key(site.key, visitor, "pushpending")
+            cancelled = await self._take_cancelled(keys=[pending], args=sorted(happened))
+            if cancelled:
+                await self.queue.cancel(site.key, [f"{rule.decode()}:{visitor}" for rule in cancelled])
+        wanted = [d for d in pushes if isinstance(d.action, Push) and not d.action.unless & happened]
+        if wanted:
+            await self._schedule(site, visitor, customer, wanted, now_ms)
+
+    async def _schedule(
+        self, site: Site, visitor: str, customer: str, decisions: Sequence[Decision], now_ms: int
+    ) -> None:
+        pairs: list[str] = []
+        jobs: dict[str, tuple[PushJob, int]] = {}
+        for decision in decisions:
+            push = decision.action
+            assert isinstance(push, Push)
+            pairs += [decision.rule.id, ",".join(sorted(push.unless)) or "-"]
+            notification = p.Notification(
+                push=new_push_id(),
+                title=push.title,
+                body=push.body,
+                icon=push.icon,
+                image=push.image,
+                url=push.url,
+                rule=decision.rule.id,
+                api=self.public_url,
+                site=site.key,
+                visitor=visitor,
+            )
+            job = PushJob(
+                notification=notification,
+                visitor=visitor,
+                customer=customer,
+                ttl=push.ttl_s,
+                urgency=push.urgency,
+                topic=push.topic or decision.rule.id[:32],
+            )
+            jobs[f"{decision.rule.id}:{visitor}"] = (job, now_ms + push.after_s * 1000)
+        keys = [visitor_key(site.key, visitor, "push"), visitor_key(site.key, visitor, "pushpending")]
+        args = ["1" if customer else "0", self.store.ttl_s, *pairs]
+        if await self._record_pending(keys=keys, args=args):
+            await self.queue.schedule(site.key, jobs)
+
+    async def send_now(
+        self, site: Site, order: p.PushSend, segments: Mapping[str, SegmentFunction], now_ms: int
+    ) -> p.PushQueued:
+        """Queues an admin push for the workers, one job per visitor it reaches."""
+        customer = ""
+        if order.visitor is not None:
+            visitors = [order.visitor]
+            customer = (await self.store.load(site.key, order.visitor)).profile.customer_id
+        elif order.customer is not None:
+            visitors = await self.subscriptions.visitors_of(site.key, order.customer)
+        elif order.segment is not None:
+            predicate = segments.get(order.segment)
+            if predicate is None:
+                raise ValueError(f"no segment named {order.segment!r}")
+            visitors = []
+            async for subscriber in self.subscriptions.subscribers(site.key):
+                state = await self.store.load(site.key, subscriber)
+                if predicate(Visit(state, p.PageView(), site, now_ms, segments)):
+                    visitors.append(subscriber)
+        else:
+            visitors = [visitor async for visitor in self.subscriptions.subscribers(site.key)]
+        push = new_push_id()
+        notification = p.Notification(
+            push=push,
+            title=order.title,
+            body=order.body,
+            icon=order.icon,
+            image=order.image,
+            url=order.url,
+            buttons=order.buttons,
+            api=self.public_url,
+            site=site.key,
+        )
+        jobs = [
+            PushJob(
+                notification=msgspec.structs.replace(notification, visitor=visitor),
+                visitor=visitor,
+                customer=customer,
+                ttl=order.ttl,
+                urgency=order.urgency,
+                topic=order.topic or "",
+            )
+            for visitor in visitors
+        ]
+        await self.queue.enqueue(site.key, jobs)
+        return p.PushQueued(push, len(jobs))

@@ -1,0 +1,57 @@
+"""A rule's delayed push through the real event path: scheduled by a batch, sent by the worker once due,
+cancelled by a later purchase; stats per rule."""
+
+from __future__ import annotations
+
+import httpx
+
+from server.worker import Worker
+from tests.push.conftest import AUTH, Clock, drain, identify, subscribe, track
+from tests.push.receiver import Receiver
+from tests.wire import new_id
+
+
+async def test_an_abandoned_cart_push_is_sent_thirty_minutes_later(
+    api: httpx.AsyncClient, receiver: Receiver, worker: Worker, clock: Clock
+) -> None:
+    visitor, device = new_id(), receiver.device()
+    await subscribe(api, visitor, device)
+    await track(api, visitor, "cart_add", id="mug", price=12, qty=2)
+    clock.advance(29 * 60)
+    await drain(worker)
+    assert receiver.received == []
+    clock.advance(61)
+    await drain(worker)
+    [got] = receiver.for_device(device)
+    assert got.notification.rule == "abandoned_cart" and got.notification.visitor == visitor
+    assert got.notification.title == "You left something in your cart"
+    assert got.headers["Topic"] == "abandoned_cart"
+    stats = (await api.get("/v1/admin/sites/shop/push/stats", headers=AUTH)).json()["rules"]
+    assert stats["abandoned_cart"]["sent"] == 1 and stats["abandoned_cart"]["delivered"] == 1
+
+
+async def test_a_purchase_before_the_delay_cancels_the_push(
+    api: httpx.AsyncClient, receiver: Receiver, worker: Worker, clock: Clock
+) -> None:
+    visitor = new_id()
+    await subscribe(api, visitor, receiver.device())
+    await track(api, visitor, "cart_add", id="mug", price=12)
+    clock.advance(10 * 60)
+    await track(api, visitor, "purchase", order_id="o-1", value=12)
+    clock.advance(3600)
+    await drain(worker)
+    assert receiver.requests == {}
+
+
+async def test_a_rule_push_for_an_identified_visitor_reaches_their_other_device(
+    api: httpx.AsyncClient, receiver: Receiver, worker: Worker, clock: Clock
+) -> None:
+    desktop, phone_visitor, phone = new_id(), new_id(), receiver.device()
+    await subscribe(api, phone_visitor, phone)
+    await identify(api, phone_visitor, "cust-9")
+    await identify(api, desktop, "cust-9")  # the desktop never subscribed
+    await track(api, desktop, "cart_add", id="lamp", price=40)
+    clock.advance(31 * 60)
+    await drain(worker)
+    [got] = receiver.for_device(phone)
+    assert got.notification.rule == "abandoned_cart" and got.notification.visitor == phone_visitor

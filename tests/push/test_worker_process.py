@@ -1,0 +1,97 @@
+"""Real `storetag worker` processes: one killed with SIGKILL in the middle of a batch, another takes its
+unacknowledged jobs over, and every device gets its push (at least once)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+
+from tests.browser.conftest import eventually
+from tests.push.conftest import PUSH_SITES, send_push, shop, subscribe
+from tests.push.receiver import Receiver
+from tests.wire import new_id
+
+SUBSCRIBERS = 200
+
+
+class WorkerProcess:
+    def __init__(self, name: str, redis_url: str, **env: str) -> None:
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "storetag"), "worker", "--name", name],
+            env={
+                **os.environ,
+                "REDIS_URL": redis_url,
+                "STORETAG_SITES": str(PUSH_SITES),
+                "STORETAG_PUSH_ALLOW_PRIVATE": "1",
+                "STORETAG_PUSH_POLL_MS": "50",
+                "STORETAG_PUSH_CLAIM_IDLE_MS": "1000",
+                **env,
+            },
+        )
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(10)
+
+
+@pytest.fixture
+def workers(redis_url: str) -> Iterator[list[WorkerProcess]]:
+    started: list[WorkerProcess] = []
+    yield started
+    for worker in started:
+        worker.stop()
+
+
+async def test_a_worker_killed_mid_batch_loses_nothing_another_takes_over(
+    api: httpx.AsyncClient, redis: aioredis.Redis, redis_url: str, workers: list[WorkerProcess]
+) -> None:
+    receiver = Receiver(shop().vapid_public_key, delay_s=0.02)
+    await receiver.start()
+    try:
+        for _ in range(SUBSCRIBERS):
+            await subscribe(api, new_id(), receiver.device())
+        queued = await send_push(api, all=True, title="Everyone")
+        assert queued["visitors"] == SUBSCRIBERS
+
+        # Four sends in flight, 20 ms each: the batch takes about a second, and it is killed well before.
+        first = WorkerProcess("first", redis_url, STORETAG_PUSH_CONCURRENCY="4")
+        workers.append(first)
+        await until(lambda: len(receiver.received) >= 20, within_s=30)
+        first.process.send_signal(signal.SIGKILL)
+        first.process.wait(10)
+        delivered_by_first = {got.device for got in receiver.received}
+        assert len(delivered_by_first) < SUBSCRIBERS
+        pending = await redis.xpending("st:{shop}:push:stream", "workers")
+        assert pending["pending"] > 0 and {c["name"] for c in pending["consumers"]} == {b"first"}
+
+        second = WorkerProcess("second", redis_url)
+        workers.append(second)
+        await until(lambda: len({got.device for got in receiver.received}) == SUBSCRIBERS, within_s=60)
+        assert {got.notification.push for got in receiver.received} == {queued["push"]}
+        assert receiver.refused == []
+        await eventually(lambda: pending_count(redis), 0, within_s=10)
+        assert second.stop() == 0  # SIGTERM: it finishes and leaves cleanly
+    finally:
+        await receiver.stop()
+
+
+async def pending_count(redis: aioredis.Redis) -> int:
+    return int((await redis.xpending("st:{shop}:push:stream", "workers"))["pending"])
+
+
+async def until(condition: Callable[[], bool], within_s: float) -> None:
+    deadline = asyncio.get_running_loop().time() + within_s
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not reached within {within_s} s")
+        await asyncio.sleep(0.02)
