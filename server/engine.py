@@ -17,11 +17,24 @@ from types import ModuleType
 from typing import Any
 
 from server import protocol as p
-from server.rules import ActionSpec, Offer, Popup, Recs, RuleFunction, RuleSpec, SegmentFunction, Visit
+from server.rules import (
+    ActionSpec,
+    Offer,
+    Popup,
+    PushPrompt,
+    Recs,
+    RuleFunction,
+    RuleSpec,
+    SegmentFunction,
+    Visit,
+)
 from server.sites import Site
 from server.visitor import VisitorState
 
 log = logging.getLogger("storetag.engine")
+
+# Push states in which a soft prompt would only nag: subscribed already, refused, or no web push at all.
+NO_PUSH_PROMPT = frozenset({"subscribed", "denied", "unsupported"})
 
 BUILTIN_RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
 
@@ -129,7 +142,11 @@ class Engine:
                 # A list is no pop-up: site-wide pop-up limits do not hold it back.
                 if action.slot in state.session.slots:
                     fills.setdefault(action.slot, Decision(rule, action))
-            elif action is None or (site_limited and not rule.spec.transactional):
+            elif (
+                action is None
+                or (site_limited and not rule.spec.transactional)
+                or (isinstance(action, PushPrompt) and state.profile.push in NO_PUSH_PROMPT)
+            ):
                 withdrawn.append(rule.id)
             else:
                 slots[rule.spec.trigger].append(Decision(rule, action))

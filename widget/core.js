@@ -313,7 +313,8 @@
 
     // Renderer modules register window.__storetag_renderers[kind], then call window.__storetag_loaded(kind).
     var renderers = (w.__storetag_renderers = w.__storetag_renderers || {});
-    var waiting = {}, ctx = {config: config, report: safe(enqueue)};
+    // Renderers get the config, the visitor, a way to report events and one to have another renderer draw.
+    var waiting = {}, ctx = {config: config, visitor: vid, report: safe(enqueue), draw: draw};
     function draw(a) {
       var kind = a.kind, src = (config.modules || {})[kind], s;
       if (renderers[kind]) return render(kind, a);
