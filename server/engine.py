@@ -36,6 +36,12 @@ log = logging.getLogger("storetag.engine")
 # Push states in which a soft prompt would only nag: subscribed already, refused, or no web push at all.
 NO_PUSH_PROMPT = frozenset({"subscribed", "denied", "unsupported"})
 
+
+def _may_prompt(state: VisitorState, site: Site) -> bool:
+    """A soft prompt is for a site with web push (a VAPID key) and a visitor who may still say yes."""
+    return bool(site.vapid_public_key) and state.profile.push not in NO_PUSH_PROMPT
+
+
 BUILTIN_RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
 
 
@@ -145,7 +151,7 @@ class Engine:
             elif (
                 action is None
                 or (site_limited and not rule.spec.transactional)
-                or (isinstance(action, PushPrompt) and state.profile.push in NO_PUSH_PROMPT)
+                or (isinstance(action, PushPrompt) and not _may_prompt(state, site))
             ):
                 withdrawn.append(rule.id)
             else:
