@@ -140,7 +140,8 @@ class Offer:
 class PushPrompt(Popup):
     """The soft prompt for web push: a pop-up that explains the pushes in the shop's words. Only a click
     on its `data-storetag-cta` button asks the browser for permission; `data-storetag-close` ("not now")
-    closes it. The engine never sends it to a visitor who is subscribed or refused."""
+    closes it. The engine never sends it to a visitor who is subscribed or refused, nor on a site without a
+    VAPID key."""
 
     kind = "push_prompt"
 
