@@ -348,7 +348,8 @@
       });
     }));
 
-    // The page API: storetag("track", type, props) and storetag.track(type, props), same for identify.
+    // The page API: storetag("track", type, props) and storetag.track(type, props), same for identify and
+    // unsubscribe.
     var commands = {
       track: function (type, props) {
         if (type && typeof type == "string") enqueue(type, props);
@@ -356,12 +357,17 @@
       identify: function (customer, opts) {
         if (customer != null && customer !== "") enqueue("identify", Object.assign({}, opts, {customer_id: String(customer)}));
       },
+      // Turns this browser's web push off; the lazy push module does it.
+      unsubscribe: function () {
+        draw({kind: "push_prompt", unsubscribe: 1});
+      },
     };
     var api = safe(function (name) {
       if (commands.hasOwnProperty(name)) commands[name].apply(null, [].slice.call(arguments, 1));
     });
     api.track = safe(commands.track);
     api.identify = safe(commands.identify);
+    api.unsubscribe = safe(commands.unsubscribe);
     var early = (w.storetag && w.storetag.q) || [];
     w.storetag = api;
 

@@ -80,8 +80,30 @@
         .catch(noop);
     }
 
+    // storetag("unsubscribe"): the browser's subscription ends, and the server forgets it.
+    function unsubscribe(ctx) {
+      var c = ctx.config, body;
+      n.serviceWorker
+        .getRegistration(c.push_worker)
+        .then(function (reg) {
+          return reg && reg.pushManager.getSubscription();
+        })
+        .then(function (sub) {
+          if (!sub) return;
+          body = JSON.stringify({site: c.site, visitor: ctx.visitor, endpoint: sub.endpoint});
+          // Should the DELETE fail, the push service answers 410 for the ended subscription and the server
+          // drops it then.
+          return sub.unsubscribe().then(function () {
+            ctx.report("push_unsubscribed");
+            return fetch(c.api + "/v1/push/subscriptions", {method: "DELETE", body: body, headers: {"Content-Type": "text/plain"}, credentials: "omit"});
+          });
+        })
+        .catch(noop);
+    }
+
     renderers.push_prompt = renderers.push_prompt || safe(function (action, ctx) {
       var said = get();
+      if (action.unsubscribe) return "serviceWorker" in n && unsubscribe(ctx);
       if (!("serviceWorker" in n && w.PushManager && w.Notification)) return refuse(ctx, "unsupported");
       if (Notification.permission == "denied") return refuse(ctx, "denied");
       // "Not now" holds for a day in this browser whatever the rule says; the rule's cooldown may add more.

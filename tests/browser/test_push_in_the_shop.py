@@ -28,19 +28,28 @@ from tests.browser.conftest import PageProblems, Shop, eventually
 # The soft prompt, not the shop's other pop-ups (the welcome comes on later pages when the prompt cannot).
 PROMPT = '[data-storetag=popup] [role=dialog]:has-text("Allow notifications")'
 DEMO = load_sites(DEFAULT_SITES_FILE)["demo"]
-# PushManager.subscribe, recorded: the key it was asked for, and a subscription as a push service gives one.
-FAKE_SUBSCRIBE = """
-PushManager.prototype.subscribe = function (options) {
-  var key = new Uint8Array(options.applicationServerKey);
-  window.__subscribed_with = btoa(String.fromCharCode.apply(null, key))
-    .replace(/\\+/g, "-").replace(/\\//g, "_").replace(/=+$/, "");
-  window.__user_visible_only = options.userVisibleOnly;
-  return Promise.resolve({toJSON: function () {
-    return {endpoint: "https://push.example/send/abc", expirationTime: null,
-            keys: {p256dh: "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e",
-                   auth: "tBHItJI5svbpez7KI4CCXg"}};
-  }});
-};
+# PushManager, recorded: the key it was asked for, and a subscription as a push service gives one, kept
+# until it is ended.
+FAKE_PUSH_MANAGER = """
+(() => {
+  let current = null;
+  PushManager.prototype.subscribe = function (options) {
+    const key = new Uint8Array(options.applicationServerKey);
+    window.__subscribed_with = btoa(String.fromCharCode(...key))
+      .replace(/\\+/g, "-").replace(/\\//g, "_").replace(/=+$/, "");
+    window.__user_visible_only = options.userVisibleOnly;
+    const endpoint = "https://push.example/send/abc";
+    const keys = {p256dh: "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e",
+                  auth: "tBHItJI5svbpez7KI4CCXg"};
+    current = {
+      endpoint,
+      toJSON: () => ({endpoint, expirationTime: null, keys}),
+      unsubscribe: () => { current = null; return Promise.resolve(true); },
+    };
+    return Promise.resolve(current);
+  };
+  PushManager.prototype.getSubscription = () => Promise.resolve(current);
+})();
 """
 
 
@@ -114,25 +123,50 @@ async def test_not_now_closes_it_and_it_stays_away_on_the_next_pages(
     assert problems.console_errors == [] and problems.page_errors == []
 
 
-async def test_allow_asks_the_browser_registers_the_shops_worker_and_posts_the_subscription(
-    shop: Shop, context: BrowserContext, page: Page, problems: PageProblems, redis: aioredis.Redis
-) -> None:
+class SubscriptionsEndpoint:
+    """Stands in for the server's /v1/push/subscriptions, which is built beside this (issue 4)."""
+
+    def __init__(self, shop: Shop) -> None:
+        loop = asyncio.get_running_loop()
+        self.shop = shop
+        self.posted: asyncio.Future[p.Subscribe] = loop.create_future()
+        self.deleted: asyncio.Future[p.Unsubscribe] = loop.create_future()
+
+    async def answer(self, route: Route, request: Request) -> None:
+        cors = {"Access-Control-Allow-Origin": self.shop.url}
+        if request.method == "OPTIONS":  # DELETE is not a simple request: the browser asks first
+            cors.update(
+                {
+                    "Access-Control-Allow-Methods": "POST, DELETE",
+                    "Access-Control-Allow-Headers": "Content-Type",
+                }
+            )
+            return await route.fulfill(status=204, headers=cors)
+        assert request.headers["content-type"].startswith("text/plain")
+        body = request.post_data or ""
+        if request.method == "POST":
+            self.posted.set_result(msgspec.json.decode(body, type=p.Subscribe))
+        else:
+            self.deleted.set_result(msgspec.json.decode(body, type=p.Unsubscribe))
+        await route.fulfill(status=201 if request.method == "POST" else 204, headers=cors)
+
+
+async def allow_notifications(shop: Shop, context: BrowserContext, page: Page) -> SubscriptionsEndpoint:
     await context.grant_permissions(["notifications"], origin=shop.url)
-    await page.add_init_script(FAKE_SUBSCRIBE)
-    posted: asyncio.Future[p.Subscribe] = asyncio.get_running_loop().create_future()
-
-    # Stands in for the server's subscription endpoint, which is built beside this (issue 4).
-    async def subscriptions_endpoint(route: Route, request: Request) -> None:
-        assert request.method == "POST" and request.headers["content-type"].startswith("text/plain")
-        posted.set_result(msgspec.json.decode(request.post_data or "", type=p.Subscribe))
-        await route.fulfill(status=201, body="{}", headers={"Access-Control-Allow-Origin": shop.url})
-
-    await page.route("**/v1/push/subscriptions", subscriptions_endpoint)
+    await page.add_init_script(FAKE_PUSH_MANAGER)
+    endpoint = SubscriptionsEndpoint(shop)
+    await page.route("**/v1/push/subscriptions", endpoint.answer)
     await prompt_on_second_product_page(page, shop)
     await page.get_by_role("button", name="Allow notifications").click()
     await expect(page.locator(PROMPT)).to_have_count(0)
+    return endpoint
 
-    subscribe = await asyncio.wait_for(posted, 5)
+
+async def test_allow_asks_the_browser_registers_the_shops_worker_and_posts_the_subscription(
+    shop: Shop, context: BrowserContext, page: Page, problems: PageProblems, redis: aioredis.Redis
+) -> None:
+    endpoint = await allow_notifications(shop, context, page)
+    subscribe = await asyncio.wait_for(endpoint.posted, 5)
     visitor = await page.evaluate("localStorage.getItem('storetag.vid')")
     assert subscribe.site == "demo" and subscribe.visitor == visitor
     assert subscribe.subscription.endpoint == "https://push.example/send/abc"
@@ -146,6 +180,26 @@ async def test_allow_asks_the_browser_registers_the_shops_worker_and_posts_the_s
 
     await product_page(page, shop, "coffee-beans")
     await expect(page.locator(PROMPT)).to_have_count(0)
+    assert problems.console_errors == [] and problems.page_errors == []
+
+
+async def test_the_page_can_turn_web_push_off_again(
+    shop: Shop, context: BrowserContext, page: Page, problems: PageProblems, redis: aioredis.Redis
+) -> None:
+    endpoint = await allow_notifications(shop, context, page)
+    await asyncio.wait_for(endpoint.posted, 5)
+    await eventually(reading(redis, page, lambda state: state.profile.push), "subscribed")
+    await page.evaluate("storetag('unsubscribe')")
+    unsubscribe = await asyncio.wait_for(endpoint.deleted, 5)
+    visitor = await page.evaluate("localStorage.getItem('storetag.vid')")
+    assert unsubscribe == p.Unsubscribe(
+        site="demo", visitor=visitor, endpoint="https://push.example/send/abc"
+    )
+    assert (
+        await page.evaluate("navigator.serviceWorker.ready.then(r => r.pushManager.getSubscription())")
+        is None
+    )
+    await eventually(reading(redis, page, lambda state: state.profile.push), "unsubscribed")
     assert problems.console_errors == [] and problems.page_errors == []
 
 
