@@ -1,6 +1,7 @@
 /* Storetag renderer for actions of kind "push_prompt": the soft prompt for web push, drawn by the pop-up
    renderer, and the subscription that follows a click on its "allow" button ([data-storetag-cta]). The
    browser's permission dialog is only ever asked from that click: browsers refuse or hush it otherwise.
+   The core also sends it {unsubscribe: 1} for the page's storetag("unsubscribe").
    Handshake: set window.__storetag_renderers.push_prompt, then call window.__storetag_loaded("push_prompt"). */
 (function () {
   "use strict";
