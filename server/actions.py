@@ -14,7 +14,7 @@ from server import protocol as p
 from server.catalog import Product, http_url
 from server.engine import Decision
 from server.prices import format_price
-from server.rules import Push, Recs
+from server.rules import Push, PushPrompt, Recs
 from server.sites import Site
 from server.visitor import IssuedCode
 
@@ -54,7 +54,8 @@ class Renderer:
             return None
         expires = now_ms + rule.spec.expires_s * 1000
         if code is None:
-            return p.PopupAction(id=rule.id, trigger=rule.spec.trigger, expires=expires, html=html)
+            kind = p.PushPromptAction if isinstance(spec, PushPrompt) else p.PopupAction
+            return kind(id=rule.id, trigger=rule.spec.trigger, expires=expires, html=html)
         return p.OfferAction(
             id=rule.id,
             trigger=rule.spec.trigger,

@@ -85,13 +85,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
         site = runtime.sites.get(request.path_params["site"])
         if site is None:
             return error(404, "unknown site")
-        return asset_response(request, tag.core_for(site.key, api_origin(request)))
+        core = tag.core_for(site.key, api_origin(request), site.vapid_public_key, site.push_worker)
+        return asset_response(request, core)
 
     async def serve_module(request: Request) -> Response:
         module = tag.modules.get(request.path_params["name"])
         if module is None:
             return error(404, "unknown module")
         return asset_response(request, module)
+
+    async def serve_worker(request: Request) -> Response:
+        return asset_response(request, tag.worker)
 
     def country_of(request: Request) -> str:
         code = request.headers.get(settings.country_header, "") if settings.country_header else ""
@@ -210,6 +214,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/t/{site}.js", serve_tag),
             Route("/w/{name}.js", serve_module),
+            Route("/sw.js", serve_worker),
             Route("/v1/events", post_events, methods=["POST"]),
             Route("/v1/events", preflight("POST"), methods=["OPTIONS"]),
             Route("/v1/push/subscriptions", push_subscription, methods=["POST", "DELETE"]),

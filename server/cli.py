@@ -57,7 +57,10 @@ def demo(args: argparse.Namespace) -> None:
     settings = msgspec.structs.replace(settings_from_env(), public_url=api_url)
     site = load_sites(settings.sites_file)["demo"]
     shop = create_shop_app(
-        f"{api_url}/t/demo.js", site.name, float(site.settings.get("free_shipping_over", 50))
+        f"{api_url}/t/demo.js",
+        site.name,
+        float(site.settings.get("free_shipping_over", 50)),
+        worker_src=f"{api_url}/sw.js",
     )
     api = None if args.api_url else create_app(settings)
     apps = [(shop, args.port)] if api is None else [(api, args.api_port), (shop, args.port)]

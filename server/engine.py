@@ -17,13 +17,26 @@ from types import ModuleType
 from typing import Any
 
 from server import protocol as p
-from server.rules import ActionSpec, Offer, Popup, Push, Recs, RuleFunction, RuleSpec, SegmentFunction, Visit
+from server.rules import (
+    ActionSpec,
+    Offer,
+    Popup,
+    Push,
+    PushPrompt,
+    Recs,
+    RuleFunction,
+    RuleSpec,
+    SegmentFunction,
+    Visit,
+)
 from server.sites import Site
 from server.visitor import VisitorState
 
 log = logging.getLogger("storetag.engine")
 
 BUILTIN_RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+# Push states in which a soft prompt would only nag: subscribed already, refused, or no web push at all.
+NO_PUSH_PROMPT = frozenset({"subscribed", "denied", "unsupported"})
 
 
 @dataclass(frozen=True)
@@ -134,11 +147,20 @@ class Engine:
                 # A list is no pop-up: site-wide pop-up limits do not hold it back.
                 if action.slot in state.session.slots:
                     fills.setdefault(action.slot, Decision(rule, action))
-            elif action is None or (site_limited and not rule.spec.transactional):
+            elif (
+                action is None
+                or (site_limited and not rule.spec.transactional)
+                or (isinstance(action, PushPrompt) and not self._may_prompt(state, site))
+            ):
                 withdrawn.append(rule.id)
             else:
                 slots[rule.spec.trigger].append(Decision(rule, action))
         return Decisions(list(slots.values()), withdrawn, list(fills.values()), pushes)
+
+    @staticmethod
+    def _may_prompt(state: VisitorState, site: Site) -> bool:
+        """A soft prompt is for a site with web push (a VAPID key) and a visitor who may still say yes."""
+        return bool(site.vapid_public_key) and state.profile.push not in NO_PUSH_PROMPT
 
     def _site_limit_reached(self, state: VisitorState, site: Site, now_ms: int) -> bool:
         if not (site.popups_per_session or site.quiet_period_s):

@@ -105,6 +105,12 @@ class PushProps(Props):
     pass
 
 
+class PushDeniedProps(Props):
+    # "unsupported": the browser cannot take web push (no service worker or PushManager); otherwise the
+    # visitor refused the permission, now or before.
+    reason: Text = ""
+
+
 class PushClickedProps(Props):
     # The push's id and the rule that sent it ("" for a push sent through the admin API).
     push: ItemId
@@ -197,9 +203,10 @@ class PushUnsubscribed(EventBase, tag="push_unsubscribed"):
 
 
 class PushDenied(EventBase, tag="push_denied"):
-    """The visitor refused the browser's permission dialog: never asked again."""
+    """The visitor refused the browser's permission dialog, or the browser cannot take web push: never
+    asked again."""
 
-    props: PushProps = field(default_factory=PushProps)
+    props: PushDeniedProps = field(default_factory=PushDeniedProps)
 
 
 class PushClicked(EventBase, tag="push_clicked"):

@@ -202,7 +202,17 @@ class Push:
             object.__setattr__(self, name, value)
 
 
-ActionSpec: TypeAlias = Popup | Offer | Recs | Push
+
+class PushPrompt(Popup):
+    """The soft prompt for web push: a pop-up that explains the pushes in the shop's words. Only a click
+    on its `data-storetag-cta` button asks the browser for permission; `data-storetag-close` ("not now")
+    closes it. The engine never sends it to a visitor who is subscribed or refused, nor on a site without a
+    VAPID key."""
+
+    kind = "push_prompt"
+
+
+ActionSpec: TypeAlias = Popup | Offer | Recs | Push | PushPrompt
 RuleFunction: TypeAlias = Callable[["Visit"], ActionSpec | None]
 SegmentFunction: TypeAlias = Callable[["Visit"], bool]
 
@@ -476,3 +486,14 @@ class Visit:
     def revenue(self) -> float:
         """Lifetime revenue."""
         return self._state.profile.revenue
+
+    # Web push, in this browser
+
+    @property
+    def push_subscribed(self) -> bool:
+        return self._state.profile.push == "subscribed"
+
+    @property
+    def push_denied(self) -> bool:
+        """The visitor refused notifications: a PushPrompt is never sent again."""
+        return self._state.profile.push == "denied"

@@ -80,6 +80,9 @@ class Profile(msgspec.Struct, omit_defaults=True):
     # Products viewed and bought over all sessions, most recent last.
     recent: list[str] = []
     bought: list[str] = []
+    # Web push in this browser: "subscribed", "unsubscribed", "denied" (the visitor refused) or
+    # "unsupported" (the browser cannot); "" until one is reported.
+    push: str = ""
 
 
 class ActionHistory(msgspec.Struct, omit_defaults=True):
@@ -249,6 +252,12 @@ def _apply(state: VisitorState, event: p.Event, ctx: Context) -> bool:
             history.last_closed = now
         case p.ActionShown() | p.ActionClicked() | p.ActionClosed():
             return False
+        case p.PushSubscribed():
+            profile.push = "subscribed"
+        case p.PushUnsubscribed():
+            profile.push = "unsubscribed"
+        case p.PushDenied(props=props):
+            profile.push = "unsupported" if props.reason == "unsupported" else "denied"
         case p.RecsClicked(props=props):
             session.recs_clicked.pop(props.item, None)
             session.recs_clicked[props.item] = f"{props.slot} {props.strategy}"

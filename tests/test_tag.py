@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+from pathlib import Path
 
 import httpx
 
@@ -13,7 +14,7 @@ async def test_the_tag_carries_its_sites_public_config(client: httpx.AsyncClient
     response = await client.get("/t/shop.js")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/javascript")
-    config = json.loads(re.search(r'\{"site":.*?\}\}', response.text)[0])  # type: ignore[index]
+    config = json.loads(re.search(r'\((\{"site":.*\})\)', response.text)[1])  # type: ignore[index]
     assert config["site"] == "shop"
     assert config["api"] == "http://storetag.test"
     assert config["modules"]["popup"].startswith("http://storetag.test/w/popup.js?v=")
@@ -65,3 +66,29 @@ async def test_the_tag_names_the_recs_module_that_draws_slots(client: httpx.Asyn
     tag = (await client.get("/t/shop.js")).text
     module_url = re.search(r"http://storetag\.test(/w/recs\.js\?v=\w+)", tag)[1]  # type: ignore[index]
     assert "data-storetag-slot" in (await client.get(module_url)).text
+
+
+async def test_the_tag_carries_the_vapid_public_key_and_worker_path_but_never_the_private_key(
+    make_client: object, tmp_path: Path
+) -> None:
+    sites = tmp_path / "sites.toml"
+    sites.write_text(
+        '[sites.shop]\nname = "Shop"\nvapid_public_key = "BPUB"\nvapid_private_key = "PRIVATE"\n'
+        'push_worker = "/apps/storetag/sw.js"\n'
+    )
+    client = make_client(sites_file=sites)  # type: ignore[operator]
+    tag = (await client.get("/t/shop.js")).text
+    assert '"vapid_public_key":"BPUB","push_worker":"/apps/storetag/sw.js"' in tag
+    assert "PRIVATE" not in tag
+    assert re.search(r"http://storetag\.test/w/push\.js\?v=\w+", tag)
+
+
+async def test_the_service_worker_is_served_to_any_origin_with_a_short_cache(
+    client: httpx.AsyncClient,
+) -> None:
+    worker = await client.get("/sw.js")
+    assert worker.status_code == 200
+    assert worker.headers["content-type"].startswith("text/javascript")
+    assert worker.headers["cache-control"] == "public, max-age=300"
+    assert worker.headers["access-control-allow-origin"] == "*"
+    assert 'addEventListener("push"' in worker.text and "notificationclick" in worker.text

@@ -107,6 +107,23 @@ async def test_identified_or_anonymous() -> None:
     assert visit.is_identified and visit.customer_id == "c-7"
 
 
+async def test_web_push_subscribed_or_refused_in_this_browser() -> None:
+    sim = Simulator(rules=[])
+    await sim.page_view()
+    visit = await sim.visit()
+    assert not visit.push_subscribed and not visit.push_denied
+    await sim.track("push_subscribed")
+    assert (await sim.visit()).push_subscribed
+    await sim.track("push_unsubscribed")
+    visit = await sim.visit()
+    assert not visit.push_subscribed and not visit.push_denied
+    await sim.track("push_denied")
+    assert (await sim.visit()).push_denied
+    await sim.track("push_denied", reason="unsupported")  # the browser cannot: not the visitor's no
+    visit = await sim.visit()
+    assert not visit.push_denied and not visit.push_subscribed
+
+
 async def test_language_from_the_browser_or_else_accept_language() -> None:
     sim = Simulator(rules=[], accept_language="fr-CH,fr;q=0.9,en;q=0.5")
     await sim.page_view()

@@ -319,7 +319,8 @@
 
     // Renderer modules register window.__storetag_renderers[kind], then call window.__storetag_loaded(kind).
     var renderers = (w.__storetag_renderers = w.__storetag_renderers || {});
-    var waiting = {}, ctx = {config: config, report: safe(enqueue)};
+    // Renderers get the config, the visitor, a way to report events and one to have another renderer draw.
+    var waiting = {}, ctx = {config: config, visitor: vid, report: safe(enqueue), draw: draw};
     function draw(a) {
       var kind = a.kind, src = (config.modules || {})[kind], s;
       if (renderers[kind]) return render(kind, a);
@@ -353,7 +354,8 @@
       });
     }));
 
-    // The page API: storetag("track", type, props) and storetag.track(type, props), same for identify.
+    // The page API: storetag("track", type, props) and storetag.track(type, props), same for identify and
+    // unsubscribe.
     var commands = {
       track: function (type, props) {
         if (type && typeof type == "string") enqueue(type, props);
@@ -361,12 +363,17 @@
       identify: function (customer, opts) {
         if (customer != null && customer !== "") enqueue("identify", Object.assign({}, opts, {customer_id: String(customer)}));
       },
+      // Turns this browser's web push off; the lazy push module does it.
+      unsubscribe: function () {
+        draw({kind: "push_prompt", unsubscribe: 1});
+      },
     };
     var api = safe(function (name) {
       if (commands.hasOwnProperty(name)) commands[name].apply(null, [].slice.call(arguments, 1));
     });
     api.track = safe(commands.track);
     api.identify = safe(commands.identify);
+    api.unsubscribe = safe(commands.unsubscribe);
     var early = (w.storetag && w.storetag.q) || [];
     w.storetag = api;
 

@@ -18,13 +18,14 @@
       '.st-close{position:absolute;top:8px;right:8px;width:36px;height:36px;padding:0;border:0;border-radius:50%;background:none;' +
       'color:#6b7280;font-family:inherit;font-size:24px;line-height:1;cursor:pointer}' +
       '.st-close:hover{background:#f3f4f6;color:#111827}' +
-      '.st-close:focus-visible,.st-cta:focus-visible,.st-content a:focus-visible{outline:2px solid #2563eb;outline-offset:2px}' +
+      '.st-close:focus-visible,.st-cta:focus-visible,.st-later:focus-visible,.st-content a:focus-visible{outline:2px solid #2563eb;outline-offset:2px}' +
       '.st-content h1,.st-content h2,.st-content h3{margin:0 0 8px;padding-right:28px;font-size:22px;line-height:1.25;font-weight:700}' +
       '.st-content p{margin:0 0 16px}.st-content>:last-child{margin-bottom:0}' +
       '.st-content img{max-width:100%;height:auto}.st-content a{color:#2563eb}' +
       '.st-cta,.st-content a.st-cta{display:inline-block;box-sizing:border-box;padding:12px 20px;border:0;border-radius:8px;' +
       'background:#111827;color:#fff;font:inherit;font-weight:600;text-align:center;text-decoration:none;cursor:pointer}' +
       '.st-cta:hover{background:#374151}' +
+      '.st-later{margin-left:8px;padding:12px 8px;border:0;background:none;color:#4b5563;font:inherit;text-decoration:underline;cursor:pointer}' +
       '.st-code{display:flex;gap:8px;align-items:center;margin:16px 0}.st-code code{flex:1;padding:10px 12px;border:2px dashed #9ca3af;' +
       'border-radius:8px;font:600 18px/1.2 ui-monospace,Menlo,Consolas,monospace;letter-spacing:.04em;word-break:break-all}' +
       '.st-copy{padding:10px 14px;border:1px solid #d1d5db;border-radius:8px;background:#fff;font:inherit;cursor:pointer}' +
@@ -99,9 +100,11 @@
     function open(action, ctx) {
       var host = d.createElement("div"), root, backdrop, dialog, close, content, heading, target;
       var back = d.activeElement, pressed = null, closed = false;
-      var report = function (type) {
+      // A renderer that has the pop-up draw its action (the push prompt) hears what happens through `on`.
+      var report = function (type, target) {
         try {
           ctx.report(type, {action: action.id});
+          if (action.on) action.on(type, target);
         } catch (e) {}
       };
       host.setAttribute("data-storetag", "popup");
@@ -198,12 +201,13 @@
         var cta;
         // A press inside the dialog that ends on the backdrop (a text selection) is not a backdrop click.
         if (e.target == backdrop && !dialog.contains(pressed)) return shut(1);
-        if (close.contains(e.target)) return shut(1);
+        // A [data-storetag-close] button ("not now") closes it like the close button.
+        if (close.contains(e.target) || (e.target.closest && e.target.closest("[data-storetag-close]"))) return shut(1);
         cta = e.target.closest && e.target.closest("[data-storetag-copy]");
         if (cta) return copy(cta);
         cta = e.target.closest && e.target.closest("a,button,[data-storetag-cta]");
         if (cta && content.contains(cta)) {
-          report("action_clicked");
+          report("action_clicked", cta);
           // After this click's default action (follow a link, submit a form) has run.
           setTimeout(safe(function () {
             shut(0);

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -37,9 +38,9 @@ RELATED_PRODUCTS = 3
 
 
 def create_shop_app(
-    tag_src: str, site_name: str = "Demo Shop", free_shipping_over: float = 50.0
+    tag_src: str, site_name: str = "Demo Shop", free_shipping_over: float = 50.0, worker_src: str = ""
 ) -> Starlette:
-    shop = Storefront(tag_src, site_name, round(free_shipping_over * 100))
+    shop = Storefront(tag_src, site_name, round(free_shipping_over * 100), worker_src)
     routes = [
         Route("/", shop.home),
         Route("/c/{slug}", shop.category),
@@ -52,6 +53,7 @@ def create_shop_app(
         Route("/thank-you", shop.thank_you),
         Route("/discount/{code}", shop.apply_discount),
         Route("/img/{product_id}.svg", shop.image),
+        Route("/storetag-sw.js", shop.push_worker),
     ]
     return Starlette(
         routes=routes, exception_handlers={HTTPException: shop.error}, max_body_size=MAX_FORM_BYTES
@@ -115,8 +117,9 @@ def redirect_with_cart(url: str, cart: carts.Cart) -> RedirectResponse:
 
 
 class Storefront:
-    def __init__(self, tag_src: str, site_name: str, free_shipping_over_cents: int) -> None:
+    def __init__(self, tag_src: str, site_name: str, free_shipping_over_cents: int, worker_src: str) -> None:
         self.tag_src = tag_src
+        self.worker_src = worker_src
         self.site_name = site_name
         self.free_shipping_over_cents = free_shipping_over_cents
         self.templates = template_environment()
@@ -252,6 +255,13 @@ class Storefront:
             raise HTTPException(404, "That product isn't in our catalogue.")
         headers = {"Cache-Control": "public, max-age=86400"}
         return Response(product_image(product), media_type="image/svg+xml", headers=headers)
+
+    async def push_worker(self, request: Request) -> Response:
+        """The one-line service worker file every shop hosts at its root for web push."""
+        if not self.worker_src:
+            raise HTTPException(404, "This shop has no web push.")
+        script = f"importScripts({json.dumps(self.worker_src)});\n"
+        return Response(script, media_type="text/javascript", headers={"Cache-Control": "no-cache"})
 
     async def error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
