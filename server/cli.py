@@ -82,15 +82,26 @@ def demo(args: argparse.Namespace) -> None:
         "demo shop on http://%s:%d (tag and API on %s)", args.host, args.port, api_url
     )
 
-    async def run_both() -> None:
-        if api is not None:  # the shop's catalogue, so recommendations show it from the first visit
-            rows = [
-                msgspec.convert(row, CatalogRow) for row in catalog_rows(f"http://{args.host}:{args.port}")
-            ]
-            await load(api.state.runtime.recs.catalog, site.key, site.currency, rows)
-        await asyncio.gather(*(server.serve() for server in servers))
+    async def run_all() -> None:
+        if api is None:
+            await asyncio.gather(*(server.serve() for server in servers))
+            return
+        runtime = api.state.runtime
+        # The shop's catalogue, so recommendations show it from the first visit.
+        rows = [msgspec.convert(row, CatalogRow) for row in catalog_rows(f"http://{args.host}:{args.port}")]
+        await load(runtime.recs.catalog, site.key, site.currency, rows)
+        # The embedded store lives in this process, so the push worker does too.
+        stop = asyncio.Event()
+        async with Sender(settings.push_allow_private, settings.push_concurrency) as sender:
+            push_worker = Worker(settings, runtime.sites, runtime.store.redis, sender, consumer="demo")
+            sending = asyncio.create_task(push_worker.run(stop))
+            try:
+                await asyncio.gather(*(server.serve() for server in servers))
+            finally:
+                stop.set()
+                await sending
 
-    asyncio.run(run_both())
+    asyncio.run(run_all())
 
 
 def load_coupons(args: argparse.Namespace) -> None:

@@ -202,7 +202,6 @@ class Push:
             object.__setattr__(self, name, value)
 
 
-
 class PushPrompt(Popup):
     """The soft prompt for web push: a pop-up that explains the pushes in the shop's words. Only a click
     on its `data-storetag-cta` button asks the browser for permission; `data-storetag-close` ("not now")
