@@ -44,7 +44,8 @@ class Decisions:
     # Per trigger slot, the actions rules want there, highest priority first: the first that can be built
     # (its template renders, its code can be issued) takes the slot.
     slots: list[list[Decision]]
-    # Rule ids whose armed actions the tag must drop ("*": all), because their conditions no longer hold.
+    # Rule ids whose armed actions the tag must drop ("*": all), because their conditions no longer hold:
+    # rules on a trigger other than `now` that were called and gave nothing.
     withdrawn: list[str]
     # The rule filling each recommendation slot on the page.
     fills: list[Decision] = field(default_factory=list)
@@ -106,31 +107,42 @@ class Engine:
         for rule in rules:
             for event_type in rule.spec.on:
                 self.by_event[event_type].append(rule)
+        # Highest priority first, ties in load order: the order decide() calls rules in.
+        self.rank = {
+            rule.id: rank for rank, rule in enumerate(sorted(rules, key=lambda rule: -rule.spec.priority))
+        }
         self.failures: Counter[str] = Counter()
 
     def decide(self, state: VisitorState, events: Sequence[p.Event], site: Site, now_ms: int) -> Decisions:
         """Calls each rule listening to these events once, with the latest such event, and ranks the actions
         per trigger by priority (ties: the rule loaded first); the tag shows one modal at a time. Each
         recommendation slot on the page is filled by the highest priority rule that fills it."""
-        latest: dict[str, p.Event] = {}
+        latest: dict[str, tuple[Rule, p.Event]] = {}
         for event in events:
             for rule in self.by_event.get(p.type_of(event), ()):
-                latest[rule.id] = event
+                latest[rule.id] = (rule, event)
         site_limited = self._site_limit_reached(state, site, now_ms)
         slots: dict[str, list[Decision]] = defaultdict(list)
         withdrawn: list[str] = ["*"] if site_limited else []
         fills: dict[str, Decision] = {}
-        for rule in sorted((self.rules[rule_id] for rule_id in latest), key=lambda rule: -rule.spec.priority):
+        # One view per event, shared by the rules it calls (segments are evaluated once per view).
+        visits: dict[int, Visit] = {}
+        rank, started, actions = self.rank, state.session.started, state.actions
+        for rule, event in sorted(latest.values(), key=lambda called: rank[called[0].id]):
             action = None
-            history = state.actions.get(rule.id)
-            if rule.spec.allows(history, state.session.started, now_ms):
-                action = self._call(rule, Visit(state, latest[rule.id], site, now_ms, self.segments))
+            if rule.spec.allows(actions.get(rule.id), started, now_ms):
+                visit = visits.get(id(event))
+                if visit is None:
+                    visit = visits[id(event)] = Visit(state, event, site, now_ms, self.segments)
+                action = self._call(rule, visit)
             if isinstance(action, Recs):
                 # A list is no pop-up: site-wide pop-up limits do not hold it back.
                 if action.slot in state.session.slots:
                     fills.setdefault(action.slot, Decision(rule, action))
             elif action is None or (site_limited and not rule.spec.transactional):
-                withdrawn.append(rule.id)
+                # Only an action on a later trigger can be armed in the tag: one shown `now` is gone.
+                if rule.spec.trigger != "now":
+                    withdrawn.append(rule.id)
             else:
                 slots[rule.spec.trigger].append(Decision(rule, action))
         return Decisions(list(slots.values()), withdrawn, list(fills.values()))

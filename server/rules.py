@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
+from types import MappingProxyType
 from typing import Any, TypeAlias
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -246,6 +247,7 @@ class Visit:
     ) -> None:
         self._state = state
         self._segments = segments or {}
+        self._in_segment: dict[str, bool] = {}
         self.event = event
         self.site = site
         self.now_ms = now_ms
@@ -255,10 +257,14 @@ class Visit:
         return Cart(dict(self._state.session.cart), self._state.cart_value)
 
     def in_segment(self, name: str) -> bool:
+        known = self._in_segment.get(name)
+        if known is not None:
+            return known
         predicate = self._segments.get(name)
         if predicate is None:
             raise KeyError(f"no segment named {name!r}")
-        return predicate(self)
+        known = self._in_segment[name] = predicate(self)
+        return known
 
     # Who
 
@@ -309,7 +315,7 @@ class Visit:
     def url(self) -> str:
         return self._state.session.url
 
-    @property
+    @cached_property
     def path(self) -> str:
         return urlsplit(self._state.session.url).path or "/"
 
@@ -380,13 +386,13 @@ class Visit:
         return list(self._state.profile.recent)
 
     @property
-    def viewed_products(self) -> dict[str, int]:
-        """Product id → times viewed this session."""
-        return dict(self._state.session.products)
+    def viewed_products(self) -> Mapping[str, int]:
+        """Product id → times viewed this session (read-only)."""
+        return MappingProxyType(self._state.session.products)
 
     @property
-    def viewed_categories(self) -> dict[str, int]:
-        return dict(self._state.session.categories)
+    def viewed_categories(self) -> Mapping[str, int]:
+        return MappingProxyType(self._state.session.categories)
 
     @property
     def checkout_started(self) -> bool:

@@ -40,6 +40,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     trusted_proxies: tuple[str, ...] = ()
     # Recommendations: learning from events and filling slots.
     recs: bool = True
+    # Rule stats, what recommendations learn and per-IP rate counts are merged in memory and written this
+    # often (server/write_behind.py); 0 writes them before each answer.
+    write_behind_ms: int = 250
 
 
 def _split(value: str) -> tuple[str, ...]:
@@ -80,4 +83,5 @@ def settings_from_env(env: Mapping[str, str] = os.environ) -> Settings:
         # FORWARDED_ALLOW_IPS is uvicorn's own name for it (docker/compose.yaml sets it).
         trusted_proxies=_split(get("STORETAG_TRUSTED_PROXIES") or env.get("FORWARDED_ALLOW_IPS", "")),
         recs=env.get("STORETAG_RECS", "1") not in ("0", "false", "no"),
+        write_behind_ms=number("STORETAG_WRITE_BEHIND_MS", 250),
     )
