@@ -213,7 +213,7 @@ def build_runtime(
         coupons=Coupons(redis, store),
         stats=RuleStats(redis, behind),
         limiter=RateLimiter(
-            redis, settings.rate_limit_visitor, settings.rate_limit_ip, settings.rate_window_s
+            redis, settings.rate_limit_visitor, settings.rate_limit_ip, settings.rate_window_s, behind
         ),
         recs=Recommender(redis, behind),
         behind=behind,
