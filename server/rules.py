@@ -157,6 +157,8 @@ class RuleSpec:
     # A receipt rather than a promotion: site-wide pop-up limits neither stop nor count it.
     transactional: bool = False
     segment: str = ""
+    # Only on these page types (the visitor's current page); empty: on every page.
+    pages: frozenset[str] = frozenset()
 
     def allows(self, history: ActionHistory | None, session_started: int, now_ms: int) -> bool:
         if history is not None:
@@ -182,9 +184,13 @@ def rule(
     until_converted: bool = False,
     transactional: bool = False,
     segment: str = "",
+    page: str | Iterable[str] = (),
 ) -> Callable[[RuleFunction], RuleFunction]:
     """Marks a function as a rule listening to event types `on`; bad arguments fail at import."""
     events = frozenset([on] if isinstance(on, str) else on)
+    pages = frozenset([page] if isinstance(page, str) else page)
+    if not all(isinstance(name, str) and name for name in pages):
+        raise ValueError(f"page takes page types like 'product' or 'cart', not {page!r}")
     unknown = events - p.EVENT_TYPES
     if unknown or not events:
         raise ValueError(f"unknown event types {sorted(unknown)}; known: {sorted(p.EVENT_TYPES)}")
@@ -203,6 +209,7 @@ def rule(
         until_converted=until_converted,
         transactional=transactional,
         segment=segment,
+        pages=pages,
     )
 
     def mark(function: RuleFunction) -> RuleFunction:
