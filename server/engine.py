@@ -107,6 +107,7 @@ class Plan:
     kept_out: tuple[str, ...]
 
 
+ACTIONS = (Popup, Offer, Recs)
 # Plans cached per (event types, page type); page types come from clients, so the cache is bounded.
 MAX_PLANS = 4096
 
@@ -172,7 +173,15 @@ class Engine:
                 visit = visits.get(event_type)
                 if visit is None:
                     visit = visits[event_type] = Visit(state, latest[event_type], site, now_ms, self.segments)
-                action = self._call(rule, visit)
+                try:
+                    if not spec.segment or visit.in_segment(spec.segment):
+                        action = rule.function(visit)
+                        if action is not None and not isinstance(action, ACTIONS):
+                            raise TypeError(f"a rule returns an action or None, not {type(action).__name__}")
+                except Exception:
+                    self.failures[rule.id] += 1
+                    log.exception("rule %s failed; skipped", rule.id)
+                    action = None
             if action is None or (site_limited and not spec.transactional and not isinstance(action, Recs)):
                 # Only an action on a later trigger can be armed in the tag: one shown `now` is gone.
                 if spec.trigger != "now":
@@ -198,16 +207,3 @@ class Engine:
         if site.popups_per_session and len(shows) >= site.popups_per_session:
             return True
         return bool(site.quiet_period_s and shows and now_ms - max(shows) < site.quiet_period_s * 1000)
-
-    def _call(self, rule: Rule, visit: Visit) -> ActionSpec | None:
-        try:
-            if rule.spec.segment and not visit.in_segment(rule.spec.segment):
-                return None
-            action = rule.function(visit)
-            if action is not None and not isinstance(action, Popup | Offer | Recs):
-                raise TypeError(f"a rule returns an action or None, not {type(action).__name__}")
-            return action
-        except Exception:
-            self.failures[rule.id] += 1
-            log.exception("rule %s failed; skipped", rule.id)
-            return None

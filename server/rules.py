@@ -230,15 +230,19 @@ class Cart:
     lines: dict[str, CartLine]
     value: float
 
-    @property
+    @cached_property
     def count(self) -> int:
         return sum(line.qty for line in self.lines.values())
 
     def __contains__(self, product_id: object) -> bool:
         return product_id in self.lines
 
+    @cached_property
+    def _categories(self) -> frozenset[str]:
+        return frozenset(line.category for line in self.lines.values())
+
     def has_category(self, category: str) -> bool:
-        return any(line.category == category for line in self.lines.values())
+        return category in self._categories
 
 
 class Visit:
@@ -328,7 +332,8 @@ class Visit:
 
     def path_matches(self, *patterns: str) -> bool:
         """Glob patterns on the path: visit.path_matches('/products/*', '/collections/sale*')."""
-        return any(fnmatch.fnmatchcase(self.path, pattern) for pattern in patterns)
+        path = self.path
+        return any(fnmatch.fnmatchcase(path, pattern) for pattern in patterns)
 
     @property
     def page_type(self) -> str:
@@ -392,12 +397,12 @@ class Visit:
         """Products viewed over all visits, most recent last."""
         return list(self._state.profile.recent)
 
-    @property
+    @cached_property
     def viewed_products(self) -> Mapping[str, int]:
         """Product id → times viewed this session (read-only)."""
         return MappingProxyType(self._state.session.products)
 
-    @property
+    @cached_property
     def viewed_categories(self) -> Mapping[str, int]:
         return MappingProxyType(self._state.session.categories)
 
