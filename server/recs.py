@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -53,6 +54,8 @@ SHRINK = 2.0
 TRENDING_POOL, BASELINE_PRIOR = 100, 5.0
 SIMILAR_POOL, PRICE_BAND = 50, 1.5
 FOR_YOU_RECENT, FOR_YOU_BOUGHT, RECENCY_WEIGHT = 5, 3, 0.8
+# Products known to be in the catalog, remembered this long and at most this many, to skip their sightings.
+KNOWN_FOR_S, MAX_KNOWN = 600.0, 200_000
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,11 @@ class Recommender:
         self.signals = SignalStore(redis, self.behind)
         # Site → product id → the product as first seen since the last flush.
         self._sightings: defaultdict[str, dict[str, Product]] = defaultdict(dict)
+        self._sent: list[tuple[str, str]] = []
+        # (site, product id) the catalog is known to hold (products are removed by tombstone, so a known one
+        # stays known): their sightings are not sent again. Forgotten now and then, in case Redis lost data.
+        self._known: set[tuple[str, str]] = set()
+        self._known_since = time.monotonic()
 
     async def observe(self, site: Site, state: VisitorState, events: Sequence[p.Event], now_ms: int) -> None:
         """Learns what the batch teaches: signals, sightings of new products, attribution counters; written
@@ -88,22 +96,27 @@ class Recommender:
         lessons = learn(state, events, site.currency)
         if not (lessons.signals or lessons.counts or lessons.sightings):
             return
-        seen = self._sightings[site.key]
+        seen, known = self._sightings[site.key], self._known
         for product in lessons.sightings.values():
-            seen.setdefault(product.id, product)
+            if (site.key, product.id) not in known:
+                seen.setdefault(product.id, product)
         self.signals.add_signals(site.key, lessons.signals, now_ms / 1000)
         self.signals.add_counts(site.key, lessons.counts)
         await self.behind.written()
 
     def drain(self, pipe: Pipeline) -> int:
         sightings, self._sightings = self._sightings, defaultdict(dict)
+        self._sent = []
         for site, products in sightings.items():
             for product in products.values():
                 self.catalog.queue_sighting(pipe, site, product)
-        return sum(map(len, sightings.values())) + self.signals.queue_pending(pipe)
+                self._sent.append((site, product.id))
+        return len(self._sent) + self.signals.queue_pending(pipe)
 
     def took(self, replies: Sequence[object]) -> None:
-        pass
+        if time.monotonic() - self._known_since > KNOWN_FOR_S or len(self._known) > MAX_KNOWN:
+            self._known, self._known_since = set(), time.monotonic()
+        self._known.update(self._sent)
 
     async def fill(
         self, site: Site, state: VisitorState, specs: Sequence[Recs], now_ms: int

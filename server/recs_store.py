@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import msgspec
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 
@@ -26,6 +27,7 @@ from server.write_behind import WriteBehind
 
 DAY_S = 86400.0
 MAX_STAT_FIELDS = 2000
+_json = msgspec.json.Encoder()
 # A flush's signals go out in script calls of at most this many keys, so none holds Redis up for long.
 MAX_KEYS_PER_SCRIPT = 100
 STATS_TTL_S = 400 * 86400
@@ -60,15 +62,14 @@ class Signal(NamedTuple):
     weight: float
 
 
-# KEYS: sorted sets. ARGV: for each key in order: cap, ttl, n, then n pairs (member, increment).
+# KEYS: sorted sets. ARGV[1]: JSON, for each key in order [cap, ttl, {member: increment, …}] (one argument:
+# packing thousands of arguments costs the client more than the script costs Redis).
 _ADD = """
-local a = 1
-for _, key in ipairs(KEYS) do
-  local cap, ttl, n = tonumber(ARGV[a]), ARGV[a + 1], tonumber(ARGV[a + 2])
-  a = a + 3
-  for _ = 1, n do
-    redis.call('ZINCRBY', key, ARGV[a + 1], ARGV[a])
-    a = a + 2
+local writes = cjson.decode(ARGV[1])
+for i, key in ipairs(KEYS) do
+  local cap, ttl, members = writes[i][1], writes[i][2], writes[i][3]
+  for member, increment in pairs(members) do
+    redis.call('ZINCRBY', key, string.format('%.17g', increment), member)
   end
   redis.call('ZREMRANGEBYRANK', key, 0, -cap - 1)
   redis.call('EXPIRE', key, ttl)
@@ -144,12 +145,8 @@ def _cap(family: Family, sub: str) -> int:
 def _queue_add(
     pipe: Pipeline, increments: Mapping[str, Mapping[str, float]], limits: Mapping[str, tuple[int, int]]
 ) -> None:
-    args: list[str | int | float] = []
-    for key, members in increments.items():
-        args += [*limits[key], len(members)]
-        for member, increment in members.items():
-            args += [member, repr(increment)]
-    pipe.eval(_ADD, len(increments), *increments, *args)
+    writes = [(*limits[key], members) for key, members in increments.items()]
+    pipe.eval(_ADD, len(increments), *increments, _json.encode(writes))
 
 
 class SignalStore:
@@ -172,9 +169,10 @@ class SignalStore:
     def add_signals(self, site: str, signals: Iterable[Signal], now_s: float) -> None:
         """Merges a batch's increments, in every era they belong to, into what the next flush writes."""
         increments = self._increments[site]
+        writes = {name: family.decay.writes(now_s) for name, family in FAMILIES.items()}
         for signal in signals:
             family = FAMILIES[signal.family]
-            for write in family.decay.writes(now_s):
+            for write in writes[signal.family]:
                 key = signal_key(site, family.name, write.era, signal.sub)
                 increments[key][signal.member] += signal.weight * write.factor
                 self._limits[key] = (_cap(family, signal.sub), write.ttl_s)
