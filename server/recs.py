@@ -85,21 +85,20 @@ class Recommender:
         # Site → product id → the product as first seen since the last flush.
         self._sightings: defaultdict[str, dict[str, Product]] = defaultdict(dict)
         self._sent: list[tuple[str, str]] = []
-        # (site, product id) the catalog is known to hold (products are removed by tombstone, so a known one
+        # Site → product ids the catalog is known to hold (products are removed by tombstone, so a known one
         # stays known): their sightings are not sent again. Forgotten now and then, in case Redis lost data.
-        self._known: set[tuple[str, str]] = set()
+        self._known: defaultdict[str, set[str]] = defaultdict(set)
         self._known_since = time.monotonic()
 
     async def observe(self, site: Site, state: VisitorState, events: Sequence[p.Event], now_ms: int) -> None:
         """Learns what the batch teaches: signals, sightings of new products, attribution counters; written
         behind the answer."""
-        lessons = learn(state, events, site.currency)
+        lessons = learn(state, events, site.currency, self._known[site.key])
         if not (lessons.signals or lessons.counts or lessons.sightings):
             return
-        seen, known = self._sightings[site.key], self._known
+        seen = self._sightings[site.key]
         for product in lessons.sightings.values():
-            if (site.key, product.id) not in known:
-                seen.setdefault(product.id, product)
+            seen.setdefault(product.id, product)
         self.signals.add_signals(site.key, lessons.signals, now_ms / 1000)
         self.signals.add_counts(site.key, lessons.counts)
         await self.behind.written()
@@ -114,9 +113,13 @@ class Recommender:
         return len(self._sent) + self.signals.queue_pending(pipe)
 
     def took(self, replies: Sequence[object]) -> None:
-        if time.monotonic() - self._known_since > KNOWN_FOR_S or len(self._known) > MAX_KNOWN:
-            self._known, self._known_since = set(), time.monotonic()
-        self._known.update(self._sent)
+        if (
+            time.monotonic() - self._known_since > KNOWN_FOR_S
+            or sum(map(len, self._known.values())) > MAX_KNOWN
+        ):
+            self._known, self._known_since = defaultdict(set), time.monotonic()
+        for site, item in self._sent:
+            self._known[site].add(item)
 
     async def fill(
         self, site: Site, state: VisitorState, specs: Sequence[Recs], now_ms: int
