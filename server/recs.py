@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -54,8 +53,6 @@ SHRINK = 2.0
 TRENDING_POOL, BASELINE_PRIOR = 100, 5.0
 SIMILAR_POOL, PRICE_BAND = 50, 1.5
 FOR_YOU_RECENT, FOR_YOU_BOUGHT, RECENCY_WEIGHT = 5, 3, 0.8
-# Products known to be in the catalog, remembered this long and at most this many, to skip their sightings.
-KNOWN_FOR_S, MAX_KNOWN = 600.0, 200_000
 
 
 @dataclass(frozen=True)
@@ -84,16 +81,11 @@ class Recommender:
         self.signals = SignalStore(redis, self.behind)
         # Site → product id → the product as first seen since the last flush.
         self._sightings: defaultdict[str, dict[str, Product]] = defaultdict(dict)
-        self._sent: list[tuple[str, str]] = []
-        # Site → product ids the catalog is known to hold (products are removed by tombstone, so a known one
-        # stays known): their sightings are not sent again. Forgotten now and then, in case Redis lost data.
-        self._known: defaultdict[str, set[str]] = defaultdict(set)
-        self._known_since = time.monotonic()
 
     async def observe(self, site: Site, state: VisitorState, events: Sequence[p.Event], now_ms: int) -> None:
         """Learns what the batch teaches: signals, sightings of new products, attribution counters; written
         behind the answer."""
-        lessons = learn(state, events, site.currency, self._known[site.key])
+        lessons = learn(state, events, site.currency)
         if not (lessons.signals or lessons.counts or lessons.sightings):
             return
         seen = self._sightings[site.key]
@@ -105,21 +97,13 @@ class Recommender:
 
     def drain(self, pipe: Pipeline) -> int:
         sightings, self._sightings = self._sightings, defaultdict(dict)
-        self._sent = []
         for site, products in sightings.items():
             for product in products.values():
                 self.catalog.queue_sighting(pipe, site, product)
-                self._sent.append((site, product.id))
-        return len(self._sent) + self.signals.queue_pending(pipe)
+        return sum(map(len, sightings.values())) + self.signals.queue_pending(pipe)
 
     def took(self, replies: Sequence[object]) -> None:
-        if (
-            time.monotonic() - self._known_since > KNOWN_FOR_S
-            or sum(map(len, self._known.values())) > MAX_KNOWN
-        ):
-            self._known, self._known_since = defaultdict(set), time.monotonic()
-        for site, item in self._sent:
-            self._known[site].add(item)
+        pass
 
     async def fill(
         self, site: Site, state: VisitorState, specs: Sequence[Recs], now_ms: int

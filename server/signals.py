@@ -10,7 +10,7 @@ and the items of one cart or order with each other and an order with the visitor
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Container, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from server import protocol as p
@@ -46,10 +46,7 @@ class Lessons:
             self.signals += [Signal(family, a, b, weight), Signal(family, b, a, weight)]
 
 
-def learn(
-    state: VisitorState, events: Sequence[p.Event], currency: str, known: Container[str] = ()
-) -> Lessons:
-    """`known`: products the catalog is known to hold, whose sightings are not needed."""
+def learn(state: VisitorState, events: Sequence[p.Event], currency: str) -> Lessons:
     lessons = Lessons()
     session = state.session
     views = Counter(event.props.id for event in events if isinstance(event, p.ProductView))
@@ -58,7 +55,7 @@ def learn(
         match event:
             case p.ProductView(props=props):
                 lessons.popular(props.id, props.category, VIEW)
-                if props.id not in known and props.id not in lessons.sightings:
+                if props.id not in lessons.sightings:
                     lessons.sightings[props.id] = seen_in(props, event.url, currency)
                 # Co-occurrence counts an item once per session: its first view, which may be in this batch.
                 if session.products.get(props.id) == views.pop(props.id, None):
