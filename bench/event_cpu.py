@@ -152,7 +152,8 @@ async def run(args: argparse.Namespace) -> None:
                     profiler.disable()
                     profiler.dump_stats(f"{args.profile}.{extra}")
             print(
-                f"{extra + 4:>6} {figures['cpu_us']:>13.0f} {figures['round_trips']:>12.2f} "
+                f"{len(app.state.runtime.engine.rules):>6} {figures['cpu_us']:>13.0f} "
+                f"{figures['round_trips']:>12.2f} "
                 f"{figures['commands']:>9.2f} {figures['wall_us']:>8.0f}",
                 flush=True,
             )
