@@ -22,7 +22,7 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 
-from server.decay import Decay
+from server.decay import Decay, Write
 from server.write_behind import WriteBehind
 
 DAY_S = 86400.0
@@ -165,17 +165,26 @@ class SignalStore:
         )
         self._limits: dict[str, tuple[int, int]] = {}
         self._counts: defaultdict[str, defaultdict[str, float]] = defaultdict(lambda: defaultdict(float))
+        self._writes_at: dict[str, tuple[int, list[Write]]] = {}
 
     def add_signals(self, site: str, signals: Iterable[Signal], now_s: float) -> None:
         """Merges a batch's increments, in every era they belong to, into what the next flush writes."""
         increments = self._increments[site]
-        writes = {name: family.decay.writes(now_s) for name, family in FAMILIES.items()}
         for signal in signals:
             family = FAMILIES[signal.family]
-            for write in writes[signal.family]:
+            for write in self._writes(family, now_s):
                 key = signal_key(site, family.name, write.era, signal.sub)
                 increments[key][signal.member] += signal.weight * write.factor
                 self._limits[key] = (_cap(family, signal.sub), write.ttl_s)
+
+    def _writes(self, family: Family, now_s: float) -> list[Write]:
+        """Where an increment goes now, computed once a second per family: over half-lives of a day and
+        more, a second changes a factor by less than 1e-5."""
+        second = int(now_s)
+        cached = self._writes_at.get(family.name)
+        if cached is None or cached[0] != second:
+            cached = self._writes_at[family.name] = (second, family.decay.writes(float(second)))
+        return cached[1]
 
     def add_counts(self, site: str, counts: dict[str, float]) -> None:
         merged = self._counts[site]
