@@ -172,6 +172,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> list[str]:
         started = time.perf_counter()
         for session in every:
             await replay.session(session, held_out=held.get(session.visitor) is session)
+        await runtime.behind.flush()  # what the replay taught, written behind it
         replay_s = time.perf_counter() - started
         clock[0] = DAYS * 86400
         now_ms = int((origin + clock[0]) * 1000)

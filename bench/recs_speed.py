@@ -178,8 +178,8 @@ def event_batches(shop: Shop, count: int) -> list[list[p.Event]]:
 
 async def ingest_cpu(redis_url: str, shop: Shop) -> list[str]:
     """CPU per ingest() of the same batches with recommendations on and off, 32 at a time, alternating
-    in chunks: the cost of learning as this process pays it, which a busy machine distorts far less than
-    req/s does."""
+    in chunks, each chunk's writes behind flushed within its time: the cost of learning as this process
+    pays it, which a busy machine distorts far less than req/s does."""
     runtimes = {
         recs: build_runtime(
             Settings(redis_url=redis_url, recs=recs), {SITE.key: SITE}, connect(redis_url), []
@@ -198,8 +198,10 @@ async def ingest_cpu(redis_url: str, shop: Shop) -> list[str]:
             start = time.process_time()
             for group in range(chunk, chunk + 480, 32):  # 32 at a time, as wrk's 32 connections
                 await asyncio.gather(*(send(runtime, recs, n, batches[n]) for n in range(group, group + 32)))
+            await runtime.behind.flush()  # what was written behind these batches, charged to them
             cpu[recs] += time.process_time() - start
     for runtime in runtimes.values():
+        await runtime.close()
         await runtime.store.redis.aclose()
     on, off = (cpu[recs] * 1e6 / len(batches) for recs in (True, False))
     return [
@@ -222,6 +224,7 @@ async def slots_part(tmp: Path) -> list[str]:
         report = await load(runtime.recs.catalog, SITE.key, SITE.currency, shop.rows())
         updates = await load_signals(runtime, shop, now_s)
         visitors = await load_visitors(runtime, shop)
+        await runtime.behind.flush()
         load_s = time.perf_counter() - started
         keys = int(redis_command(redis.port, "DBSIZE").lstrip(b":"))
         memory = await runtime.store.redis.info("memory")

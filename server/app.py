@@ -208,6 +208,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
+        try:
+            await runtime.close()
+        except (*UNAVAILABLE, StoreUnavailable) as exc:
+            log.warning("shutting down: what was written behind is lost: %r", exc)
         await runtime.store.redis.aclose()
 
     app = Starlette(

@@ -63,7 +63,10 @@ _decoder = msgspec.msgpack.Decoder(Product)
 
 def http_url(url: str, base: str = "") -> str:
     """The URL made absolute against base, or "" unless it is http(s): nothing else is ever rendered."""
-    absolute = urljoin(base, url.strip()) if base else url.strip()
+    url = url.strip()
+    # An absolute http(s) URL with no dot segment is what urljoin would give back: skip its cost.
+    plain = url.startswith(("https://", "http://")) and "/." not in url
+    absolute = urljoin(base, url) if base and not plain else url
     parts = urlsplit(absolute)
     return absolute if parts.scheme in ("http", "https") and parts.netloc else ""
 

@@ -118,11 +118,18 @@ class Coupons:
         return int(await self.redis.scard(site_key(site, f"pool:{pool}")))
 
     async def issue(
-        self, site: Site, visitor: str, rule_id: str, offer: Offer, now_ms: int
+        self,
+        site: Site,
+        visitor: str,
+        rule_id: str,
+        offer: Offer,
+        now_ms: int,
+        state: VisitorState | None = None,
     ) -> IssuedCode | None:
         """The visitor's code for this rule: the one they already have while it is valid, or a new one;
-        None if the pool is empty or the site cannot sign codes."""
-        current = (await self.store.load(site.key, visitor)).codes.get(rule_id)
+        None if the pool is empty or the site cannot sign codes. `state`: the visitor's state as just
+        written, which saves reading it again."""
+        current = (state or await self.store.load(site.key, visitor)).codes.get(rule_id)
         if current is not None and current.expires > now_ms:
             return current
         expires_ms = now_ms + offer.valid_s * 1000

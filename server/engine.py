@@ -57,7 +57,8 @@ class Decisions:
     # Per trigger slot, the actions rules want there, highest priority first: the first that can be built
     # (its template renders, its code can be issued) takes the slot.
     slots: list[list[Decision]]
-    # Rule ids whose armed actions the tag must drop ("*": all), because their conditions no longer hold.
+    # Rule ids whose armed actions the tag must drop ("*": all), because their conditions no longer hold:
+    # rules on a trigger other than `now` that were called and gave nothing.
     withdrawn: list[str]
     # The rule filling each recommendation slot on the page.
     fills: list[Decision] = field(default_factory=list)
@@ -111,6 +112,21 @@ def load_rules(directories: Iterable[Path]) -> tuple[list[Rule], dict[str, Segme
     return list(rules.values()), segments
 
 
+@dataclass(frozen=True)
+class Plan:
+    """The rules a batch with these event types calls on this page type, highest priority first, each
+    with the types it listens to among the batch's; and the rules on a later trigger that the page type
+    keeps out (withdrawn, as a rule that gives nothing is)."""
+
+    calls: tuple[tuple[Rule, tuple[str, ...]], ...]
+    kept_out: tuple[str, ...]
+
+
+ACTIONS = (Popup, Offer, Recs, Push)
+# Plans cached per (event types, page type); page types come from clients, so the cache is bounded.
+MAX_PLANS = 4096
+
+
 class Engine:
     def __init__(self, rules: Sequence[Rule], segments: Mapping[str, SegmentFunction] | None = None) -> None:
         self.rules = {rule.id: rule for rule in rules}
@@ -121,40 +137,84 @@ class Engine:
         for rule in rules:
             for event_type in rule.spec.on:
                 self.by_event[event_type].append(rule)
+        # Highest priority first, ties in load order: the order decide() calls rules in.
+        self.ranked = sorted(rules, key=lambda rule: -rule.spec.priority)
+        self._plans: dict[tuple[frozenset[str], str], Plan] = {}
         self.failures: Counter[str] = Counter()
+
+    def plan(self, types: frozenset[str], page_type: str) -> Plan:
+        plan = self._plans.get((types, page_type))
+        if plan is None:
+            if len(self._plans) >= MAX_PLANS:
+                self._plans.clear()
+            listening = [rule for rule in self.ranked if rule.spec.on & types]
+            plan = self._plans[types, page_type] = Plan(
+                tuple(
+                    (rule, tuple(rule.spec.on & types))
+                    for rule in listening
+                    if not rule.spec.pages or page_type in rule.spec.pages
+                ),
+                tuple(
+                    rule.id
+                    for rule in listening
+                    if rule.spec.pages and page_type not in rule.spec.pages and rule.spec.trigger != "now"
+                ),
+            )
+        return plan
 
     def decide(self, state: VisitorState, events: Sequence[p.Event], site: Site, now_ms: int) -> Decisions:
         """Calls each rule listening to these events once, with the latest such event, and ranks the actions
         per trigger by priority (ties: the rule loaded first); the tag shows one modal at a time. Each
         recommendation slot on the page is filled by the highest priority rule that fills it."""
         latest: dict[str, p.Event] = {}
-        for event in events:
-            for rule in self.by_event.get(p.type_of(event), ()):
-                latest[rule.id] = event
+        position: dict[str, int] = {}
+        for index, event in enumerate(events):
+            event_type = p.type_of(event)
+            latest[event_type], position[event_type] = event, index
+        plan = self.plan(frozenset(latest), state.session.page_type)
         site_limited = self._site_limit_reached(state, site, now_ms)
         slots: dict[str, list[Decision]] = defaultdict(list)
         withdrawn: list[str] = ["*"] if site_limited else []
+        withdrawn += plan.kept_out
         fills: dict[str, Decision] = {}
         pushes: list[Decision] = []
-        for rule in sorted((self.rules[rule_id] for rule_id in latest), key=lambda rule: -rule.spec.priority):
-            action = None
-            history = state.actions.get(rule.id)
-            if rule.spec.allows(history, state.session.started, now_ms):
-                action = self._call(rule, Visit(state, latest[rule.id], site, now_ms, self.segments))
+        # One view per event, shared by the rules it calls (segments are evaluated once per view).
+        visits: dict[str, Visit] = {}
+        started, history_of = state.session.started, state.actions
+        for rule, types in plan.calls:
+            event_type = types[0] if len(types) == 1 else max(types, key=position.__getitem__)
+            spec, action = rule.spec, None
+            history = history_of.get(rule.id)
+            if history is None or spec.allows(history, started, now_ms):
+                visit = visits.get(event_type)
+                if visit is None:
+                    visit = visits[event_type] = Visit(state, latest[event_type], site, now_ms, self.segments)
+                try:
+                    if not spec.segment or visit.in_segment(spec.segment):
+                        action = rule.function(visit)
+                        if action is not None and not isinstance(action, ACTIONS):
+                            raise TypeError(f"a rule returns an action or None, not {type(action).__name__}")
+                except Exception:
+                    self.failures[rule.id] += 1
+                    log.exception("rule %s failed; skipped", rule.id)
+                    action = None
             if isinstance(action, Push):
+                # Not a pop-up: it goes to the schedule, and site-wide pop-up limits do not hold it back.
                 pushes.append(Decision(rule, action))
+            elif (
+                action is None
+                or (site_limited and not spec.transactional and not isinstance(action, Recs))
+                or (isinstance(action, PushPrompt) and not self._may_prompt(state, site))
+            ):
+                # Only an action on a later trigger can be armed in the tag: one shown `now` is gone.
+                if spec.trigger != "now":
+                    withdrawn.append(rule.id)
             elif isinstance(action, Recs):
                 # A list is no pop-up: site-wide pop-up limits do not hold it back.
                 if action.slot in state.session.slots:
                     fills.setdefault(action.slot, Decision(rule, action))
-            elif (
-                action is None
-                or (site_limited and not rule.spec.transactional)
-                or (isinstance(action, PushPrompt) and not self._may_prompt(state, site))
-            ):
-                withdrawn.append(rule.id)
             else:
-                slots[rule.spec.trigger].append(Decision(rule, action))
+                slots[spec.trigger].append(Decision(rule, action))
         return Decisions(list(slots.values()), withdrawn, list(fills.values()), pushes)
 
     @staticmethod
@@ -175,16 +235,3 @@ class Engine:
         if site.popups_per_session and len(shows) >= site.popups_per_session:
             return True
         return bool(site.quiet_period_s and shows and now_ms - max(shows) < site.quiet_period_s * 1000)
-
-    def _call(self, rule: Rule, visit: Visit) -> ActionSpec | None:
-        try:
-            if rule.spec.segment and not visit.in_segment(rule.spec.segment):
-                return None
-            action = rule.function(visit)
-            if action is not None and not isinstance(action, Popup | Offer | Recs | Push):
-                raise TypeError(f"a rule returns an action or None, not {type(action).__name__}")
-            return action
-        except Exception:
-            self.failures[rule.id] += 1
-            log.exception("rule %s failed; skipped", rule.id)
-            return None

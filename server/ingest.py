@@ -24,9 +24,10 @@ from server.recs import Recommender
 from server.rules import Offer, Recs
 from server.settings import Settings
 from server.sites import Site
-from server.state import VisitorStore
+from server.state import OverLimit, VisitorStore
 from server.stats import RuleStats
 from server.visitor import Context, VisitorState, apply_events
+from server.write_behind import WriteBehind
 
 log = logging.getLogger("storetag.ingest")
 
@@ -54,8 +55,13 @@ class Runtime:
     limiter: RateLimiter
     recs: Recommender
     push: PushScheduler
+    behind: WriteBehind
     clock: Callable[[], float] = time.time
     breaker: Breaker = field(default_factory=Breaker)
+
+    async def close(self) -> None:
+        """At shutdown: what is written behind goes out."""
+        await self.behind.close()
 
     def site_for(self, key: str, origin: str | None) -> Site:
         site = self.sites.get(key)
@@ -78,7 +84,7 @@ class Runtime:
         if len(batch.events) > p.MAX_EVENTS_PER_BATCH:
             raise Refused(413, f"a batch carries at most {p.MAX_EVENTS_PER_BATCH} events")
         now_ms = int(self.clock() * 1000)
-        if wait_s := await self.limiter.wait_s(site.key, batch.visitor, client_ip, now_ms):
+        if wait_s := await self.limiter.ip_wait_s(site.key, client_ip, now_ms):
             raise Refused(429, f"too many batches; retry in {wait_s} s", retry_after_s=wait_s)
         ctx = Context(
             site=site,
@@ -94,22 +100,30 @@ class Runtime:
         def change(state: VisitorState) -> list[p.Event]:
             return apply_events(state, batch, ctx)
 
-        state, applied = await self.store.update(site.key, batch.visitor, change)
+        try:
+            state, applied = await self.store.update(
+                site.key, batch.visitor, change, self.limiter.visitor_counter(site.key, batch.visitor, now_ms)
+            )
+        except OverLimit:
+            wait_s = self.limiter.retry_after_s(now_ms)
+            raise Refused(429, f"too many batches; retry in {wait_s} s", retry_after_s=wait_s) from None
         decisions = self.engine.decide(state, applied, site, now_ms)
         counts, revenue = action_counts(applied)
         actions, withdrawn = [], list(decisions.withdrawn)
         for candidates in decisions.slots:
             winner = None
             for decision in candidates:
+                armable = decision.rule.spec.trigger != "now"
                 if winner is not None:
-                    withdrawn.append(decision.rule.id)
+                    if armable:
+                        withdrawn.append(decision.rule.id)
                     counts[f"{decision.rule.id}:lost"] += 1
-                    log.info("rule %s lost its slot to %s", decision.rule.id, winner)
-                elif (action := await self._action(decision, site, batch.visitor, now_ms)) is not None:
+                    log.debug("rule %s lost its slot to %s", decision.rule.id, winner)
+                elif (action := await self._action(decision, site, batch.visitor, now_ms, state)) is not None:
                     actions.append(action)
                     winner = decision.rule.id
                     counts[f"{winner}:offered"] += 1
-                else:
+                elif armable:
                     withdrawn.append(decision.rule.id)
         lists: dict[str, list[Product]] = {}
         if self.settings.recs and decisions.fills:
@@ -150,11 +164,13 @@ class Runtime:
         drawn = (self.renderer.render_recs(fill, site, now_ms, lists) for fill in fills)
         return [action for action in drawn if action is not None]
 
-    async def _action(self, decision: Decision, site: Site, visitor: str, now_ms: int) -> p.Action | None:
+    async def _action(
+        self, decision: Decision, site: Site, visitor: str, now_ms: int, state: VisitorState
+    ) -> p.Action | None:
         offer = decision.action
         if not isinstance(offer, Offer):
             return self.renderer.render(decision, site, now_ms)
-        code = await self.coupons.issue(site, visitor, decision.rule.id, offer, now_ms)
+        code = await self.coupons.issue(site, visitor, decision.rule.id, offer, now_ms, state)
         return self.renderer.render(decision, site, now_ms, code) if code else None
 
     async def _redeem(
@@ -190,6 +206,7 @@ def build_runtime(
             raise ValueError(f"no such rules: {sorted(unknown)}")
         rules = [rule for rule in rules if rule.id in wanted]
     store = VisitorStore(redis, settings.state_ttl_s)
+    behind = WriteBehind(redis, settings.write_behind_ms / 1000)
     return Runtime(
         settings=settings,
         sites=sites,
@@ -197,12 +214,13 @@ def build_runtime(
         engine=Engine(rules, segments),
         renderer=Renderer(template_environment(rule_dirs)),
         coupons=Coupons(redis, store),
-        stats=RuleStats(redis),
+        stats=RuleStats(redis, behind),
         limiter=RateLimiter(
-            redis, settings.rate_limit_visitor, settings.rate_limit_ip, settings.rate_window_s
+            redis, settings.rate_limit_visitor, settings.rate_limit_ip, settings.rate_window_s, behind
         ),
-        recs=Recommender(redis),
+        recs=Recommender(redis, behind),
         push=PushScheduler.build(redis, store, settings),
+        behind=behind,
         clock=clock,
     )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -33,6 +34,7 @@ from server.recs_store import (
 from server.signals import learn
 from server.sites import Site
 from server.visitor import VisitorState
+from server.write_behind import WriteBehind
 
 CHAINS: dict[str, tuple[str, ...]] = {
     "for_you": ("viewed_together", "category_popular", "popular"),
@@ -70,63 +72,38 @@ class Context:
         return cls(session.item, tuple(session.cart), tuple(profile.recent), tuple(profile.bought), category)
 
 
-class GroupWriter:
-    """Group commit: the writes of concurrent requests go out in one pipeline, so under load a round trip
-    is shared by many batches. Each caller returns once its own writes are done (or raises their error).
-    The first caller to find no flush under way flushes, including what others queue meanwhile."""
-
-    def __init__(self, redis: aioredis.Redis) -> None:
-        self.redis = redis
-        self.queued: list[tuple[Callable[[Pipeline], None], asyncio.Future[None]]] = []
-        self.flushing = False
-
-    async def write(self, queue: Callable[[Pipeline], None]) -> None:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.queued.append((queue, done))
-        if not self.flushing:
-            self.flushing = True
-            try:
-                while self.queued:
-                    await self._flush()
-            finally:
-                self.flushing = False
-        await done
-
-    async def _flush(self) -> None:
-        group, self.queued = self.queued, []
-        try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for queue, _ in group:
-                    queue(pipe)
-                await pipe.execute()
-        except Exception as exc:  # every waiter of this group gets the error, as with its own write
-            for _, done in group:
-                done.set_exception(exc)
-        else:
-            for _, done in group:
-                done.set_result(None)
-
-
 class Recommender:
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: aioredis.Redis, behind: WriteBehind | None = None) -> None:
         self.redis = redis
+        self.behind = behind or WriteBehind(redis, 0)
+        self.behind.add_source(self)
         self.catalog = Catalog(redis)
-        self.signals = SignalStore(redis)
-        self.writes = GroupWriter(redis)
+        self.signals = SignalStore(redis, self.behind)
+        # Site → product id → the product as first seen since the last flush.
+        self._sightings: defaultdict[str, dict[str, Product]] = defaultdict(dict)
 
     async def observe(self, site: Site, state: VisitorState, events: Sequence[p.Event], now_ms: int) -> None:
-        """Writes what the batch teaches: signals, sightings of new products, attribution counters."""
+        """Learns what the batch teaches: signals, sightings of new products, attribution counters; written
+        behind the answer."""
         lessons = learn(state, events, site.currency)
         if not (lessons.signals or lessons.counts or lessons.sightings):
             return
+        seen = self._sightings[site.key]
+        for product in lessons.sightings.values():
+            seen.setdefault(product.id, product)
+        self.signals.add_signals(site.key, lessons.signals, now_ms / 1000)
+        self.signals.add_counts(site.key, lessons.counts)
+        await self.behind.written()
 
-        def queue(pipe: Pipeline) -> None:
-            for product in lessons.sightings.values():
-                self.catalog.queue_sighting(pipe, site.key, product)
-            self.signals.queue_signals(pipe, site.key, lessons.signals, now_ms / 1000)
-            self.signals.queue_counts(pipe, site.key, lessons.counts)
+    def drain(self, pipe: Pipeline) -> int:
+        sightings, self._sightings = self._sightings, defaultdict(dict)
+        for site, products in sightings.items():
+            for product in products.values():
+                self.catalog.queue_sighting(pipe, site, product)
+        return sum(map(len, sightings.values())) + self.signals.queue_pending(pipe)
 
-        await self.writes.write(queue)
+    def took(self, replies: Sequence[object]) -> None:
+        pass
 
     async def fill(
         self, site: Site, state: VisitorState, specs: Sequence[Recs], now_ms: int

@@ -14,17 +14,22 @@ trending), vt/bt (an item's viewed-together / bought-together neighbours, SUB th
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import msgspec
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 
-from server.decay import Decay
+from server.decay import Decay, Write
+from server.write_behind import WriteBehind
 
 DAY_S = 86400.0
 MAX_STAT_FIELDS = 2000
+_json = msgspec.json.Encoder()
+# A flush's signals go out in script calls of at most this many keys, so none holds Redis up for long.
+MAX_KEYS_PER_SCRIPT = 100
 STATS_TTL_S = 400 * 86400
 
 
@@ -57,15 +62,14 @@ class Signal(NamedTuple):
     weight: float
 
 
-# KEYS: sorted sets. ARGV: for each key in order: cap, ttl, n, then n pairs (member, increment).
+# KEYS: sorted sets. ARGV[1]: JSON, for each key in order [cap, ttl, {member: increment, …}] (one argument:
+# packing thousands of arguments costs the client more than the script costs Redis).
 _ADD = """
-local a = 1
-for _, key in ipairs(KEYS) do
-  local cap, ttl, n = tonumber(ARGV[a]), ARGV[a + 1], tonumber(ARGV[a + 2])
-  a = a + 3
-  for _ = 1, n do
-    redis.call('ZINCRBY', key, ARGV[a + 1], ARGV[a])
-    a = a + 2
+local writes = cjson.decode(ARGV[1])
+for i, key in ipairs(KEYS) do
+  local cap, ttl, members = writes[i][1], writes[i][2], writes[i][3]
+  for member, increment in pairs(members) do
+    redis.call('ZINCRBY', key, string.format('%.17g', increment), member)
   end
   redis.call('ZREMRANGEBYRANK', key, 0, -cap - 1)
   redis.call('EXPIRE', key, ttl)
@@ -138,15 +142,78 @@ def _cap(family: Family, sub: str) -> int:
     return CATEGORY_POP_CAP if family is POP and sub != "all" else family.cap
 
 
+def _queue_add(
+    pipe: Pipeline, increments: Mapping[str, Mapping[str, float]], limits: Mapping[str, tuple[int, int]]
+) -> None:
+    writes = [(*limits[key], members) for key, members in increments.items()]
+    pipe.eval(_ADD, len(increments), *increments, _json.encode(writes))
+
+
 class SignalStore:
     """Scripts go out with EVAL (Redis caches them by hash): redis-py checks registered scripts with a
-    SCRIPT EXISTS round trip before every pipeline that carries one."""
+    SCRIPT EXISTS round trip before every pipeline that carries one.
 
-    def __init__(self, redis: aioredis.Redis) -> None:
+    What events teach is merged in process memory (`add_signals`, `add_counts`) and written behind the
+    answers (server/write_behind.py) by `queue_pending`; reads see it once flushed."""
+
+    def __init__(self, redis: aioredis.Redis, behind: WriteBehind | None = None) -> None:
         self.redis = redis
+        self.behind = behind
+        # Site → key → member → increment (already scaled to its era), and key → (cap, ttl).
+        self._increments: defaultdict[str, defaultdict[str, defaultdict[str, float]]] = defaultdict(
+            lambda: defaultdict(lambda: defaultdict(float))
+        )
+        self._limits: dict[str, tuple[int, int]] = {}
+        self._counts: defaultdict[str, defaultdict[str, float]] = defaultdict(lambda: defaultdict(float))
+        self._writes_at: dict[str, tuple[int, list[Write]]] = {}
+
+    def add_signals(self, site: str, signals: Iterable[Signal], now_s: float) -> None:
+        """Merges a batch's increments, in every era they belong to, into what the next flush writes."""
+        increments = self._increments[site]
+        for signal in signals:
+            family = FAMILIES[signal.family]
+            for write in self._writes(family, now_s):
+                key = signal_key(site, family.name, write.era, signal.sub)
+                increments[key][signal.member] += signal.weight * write.factor
+                self._limits[key] = (_cap(family, signal.sub), write.ttl_s)
+
+    def _writes(self, family: Family, now_s: float) -> list[Write]:
+        """Where an increment goes now, computed once a second per family: over half-lives of a day and
+        more, a second changes a factor by less than 1e-5."""
+        second = int(now_s)
+        cached = self._writes_at.get(family.name)
+        if cached is None or cached[0] != second:
+            cached = self._writes_at[family.name] = (second, family.decay.writes(float(second)))
+        return cached[1]
+
+    def add_counts(self, site: str, counts: dict[str, float]) -> None:
+        merged = self._counts[site]
+        for field, amount in counts.items():
+            merged[field] += amount
+
+    def queue_pending(self, pipe: Pipeline) -> int:
+        """Queues what add_signals and add_counts merged (script calls of at most MAX_KEYS_PER_SCRIPT keys,
+        each within one site's hash tag); returns the commands queued."""
+        pending, self._increments = (
+            self._increments,
+            defaultdict(lambda: defaultdict(lambda: defaultdict(float))),
+        )
+        limits, self._limits = self._limits, {}
+        counts, self._counts = self._counts, defaultdict(lambda: defaultdict(float))
+        queued = 0
+        for increments in pending.values():
+            keys = list(increments)
+            for start in range(0, len(keys), MAX_KEYS_PER_SCRIPT):
+                chunk = keys[start : start + MAX_KEYS_PER_SCRIPT]
+                _queue_add(pipe, {key: increments[key] for key in chunk}, limits)
+                queued += 1
+        for site, fields in counts.items():
+            self.queue_counts(pipe, site, fields)
+            queued += 1
+        return queued
 
     def queue_signals(self, pipe: Pipeline, site: str, signals: Iterable[Signal], now_s: float) -> None:
-        """One script call for all of a batch's increments, in every era they belong to."""
+        """One script call for these increments, in every era they belong to, now (bulk loads)."""
         increments: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         limits: dict[str, tuple[int, int]] = {}
         for signal in signals:
@@ -155,16 +222,10 @@ class SignalStore:
                 key = signal_key(site, family.name, write.era, signal.sub)
                 increments[key][signal.member] += signal.weight * write.factor
                 limits[key] = (_cap(family, signal.sub), write.ttl_s)
-        if not increments:
-            return
-        args: list[str | int | float] = []
-        for key, members in increments.items():
-            args += [*limits[key], len(members)]
-            for member, increment in members.items():
-                args += [member, repr(increment)]
-        pipe.eval(_ADD, len(increments), *increments, *args)
+        if increments:
+            _queue_add(pipe, increments, limits)
 
-    def queue_counts(self, pipe: Pipeline, site: str, counts: dict[str, float]) -> None:
+    def queue_counts(self, pipe: Pipeline, site: str, counts: Mapping[str, float]) -> None:
         if counts:
             args: list[str | int] = [MAX_STAT_FIELDS, STATS_TTL_S]
             for field, amount in counts.items():
@@ -225,5 +286,7 @@ class SignalStore:
         return [{_text(reply[i]): float(reply[i + 1]) for i in range(0, len(reply), 2)} for reply in replies]
 
     async def stats(self, site: str) -> dict[str, float]:
+        if self.behind is not None:
+            await self.behind.flush()
         raw = await self.redis.hgetall(stats_key(site))
         return {_text(field): float(value) for field, value in raw.items()}

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
+from types import MappingProxyType
 from typing import Any, TypeAlias
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -230,6 +231,8 @@ class RuleSpec:
     # A receipt rather than a promotion: site-wide pop-up limits neither stop nor count it.
     transactional: bool = False
     segment: str = ""
+    # Only on these page types (the visitor's current page); empty: on every page.
+    pages: frozenset[str] = frozenset()
 
     def allows(self, history: ActionHistory | None, session_started: int, now_ms: int) -> bool:
         if history is not None:
@@ -255,9 +258,13 @@ def rule(
     until_converted: bool = False,
     transactional: bool = False,
     segment: str = "",
+    page: str | Iterable[str] = (),
 ) -> Callable[[RuleFunction], RuleFunction]:
     """Marks a function as a rule listening to event types `on`; bad arguments fail at import."""
     events = frozenset([on] if isinstance(on, str) else on)
+    pages = frozenset([page] if isinstance(page, str) else page)
+    if not all(isinstance(name, str) and name for name in pages):
+        raise ValueError(f"page takes page types like 'product' or 'cart', not {page!r}")
     unknown = events - p.EVENT_TYPES
     if unknown or not events:
         raise ValueError(f"unknown event types {sorted(unknown)}; known: {sorted(p.EVENT_TYPES)}")
@@ -276,6 +283,7 @@ def rule(
         until_converted=until_converted,
         transactional=transactional,
         segment=segment,
+        pages=pages,
     )
 
     def mark(function: RuleFunction) -> RuleFunction:
@@ -296,15 +304,19 @@ class Cart:
     lines: dict[str, CartLine]
     value: float
 
-    @property
+    @cached_property
     def count(self) -> int:
         return sum(line.qty for line in self.lines.values())
 
     def __contains__(self, product_id: object) -> bool:
         return product_id in self.lines
 
+    @cached_property
+    def _categories(self) -> frozenset[str]:
+        return frozenset(line.category for line in self.lines.values())
+
     def has_category(self, category: str) -> bool:
-        return any(line.category == category for line in self.lines.values())
+        return category in self._categories
 
 
 class Visit:
@@ -320,6 +332,7 @@ class Visit:
     ) -> None:
         self._state = state
         self._segments = segments or {}
+        self._in_segment: dict[str, bool] = {}
         self.event = event
         self.site = site
         self.now_ms = now_ms
@@ -329,10 +342,14 @@ class Visit:
         return Cart(dict(self._state.session.cart), self._state.cart_value)
 
     def in_segment(self, name: str) -> bool:
+        known = self._in_segment.get(name)
+        if known is not None:
+            return known
         predicate = self._segments.get(name)
         if predicate is None:
             raise KeyError(f"no segment named {name!r}")
-        return predicate(self)
+        known = self._in_segment[name] = predicate(self)
+        return known
 
     # Who
 
@@ -383,13 +400,14 @@ class Visit:
     def url(self) -> str:
         return self._state.session.url
 
-    @property
+    @cached_property
     def path(self) -> str:
         return urlsplit(self._state.session.url).path or "/"
 
     def path_matches(self, *patterns: str) -> bool:
         """Glob patterns on the path: visit.path_matches('/products/*', '/collections/sale*')."""
-        return any(fnmatch.fnmatchcase(self.path, pattern) for pattern in patterns)
+        path = self.path
+        return any(fnmatch.fnmatchcase(path, pattern) for pattern in patterns)
 
     @property
     def page_type(self) -> str:
@@ -453,14 +471,14 @@ class Visit:
         """Products viewed over all visits, most recent last."""
         return list(self._state.profile.recent)
 
-    @property
-    def viewed_products(self) -> dict[str, int]:
-        """Product id → times viewed this session."""
-        return dict(self._state.session.products)
+    @cached_property
+    def viewed_products(self) -> Mapping[str, int]:
+        """Product id → times viewed this session (read-only)."""
+        return MappingProxyType(self._state.session.products)
 
-    @property
-    def viewed_categories(self) -> dict[str, int]:
-        return dict(self._state.session.categories)
+    @cached_property
+    def viewed_categories(self) -> Mapping[str, int]:
+        return MappingProxyType(self._state.session.categories)
 
     @property
     def checkout_started(self) -> bool:

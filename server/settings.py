@@ -54,6 +54,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     push_retry_max_s: int = 3600
     # Sends one worker keeps in flight.
     push_concurrency: int = 256
+    # Rule stats, what recommendations learn and per-IP rate counts are merged in memory and written this
+    # often (server/write_behind.py); 0 writes them before each answer.
+    write_behind_ms: int = 250
 
 
 def _split(value: str) -> tuple[str, ...]:
@@ -101,4 +104,5 @@ def settings_from_env(env: Mapping[str, str] = os.environ) -> Settings:
         push_retry_base_ms=number("STORETAG_PUSH_RETRY_BASE_MS", 10_000),
         push_retry_max_s=number("STORETAG_PUSH_RETRY_MAX", 3600),
         push_concurrency=number("STORETAG_PUSH_CONCURRENCY", 256),
+        write_behind_ms=number("STORETAG_WRITE_BEHIND_MS", 250),
     )

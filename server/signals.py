@@ -55,7 +55,8 @@ def learn(state: VisitorState, events: Sequence[p.Event], currency: str) -> Less
         match event:
             case p.ProductView(props=props):
                 lessons.popular(props.id, props.category, VIEW)
-                lessons.sightings.setdefault(props.id, seen_in(props, event.url, currency))
+                if props.id not in lessons.sightings:
+                    lessons.sightings[props.id] = seen_in(props, event.url, currency)
                 # Co-occurrence counts an item once per session: its first view, which may be in this batch.
                 if session.products.get(props.id) == views.pop(props.id, None):
                     lessons.signals.append(Signal("vn", "n", props.id, VIEW))

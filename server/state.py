@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TypeVar, cast
+from typing import NamedTuple, TypeVar, cast
 
 import redis.asyncio as aioredis
 import redis.exceptions
@@ -31,8 +31,15 @@ MAX_ATTEMPTS = 50
 LAST_WRITTEN_KEPT = 20_000
 
 # KEYS[1] state key; ARGV[1] the value read ("" when there was none), ARGV[2] the new value, ARGV[3] TTL s.
-# Returns 1 when written, else the current value so the caller can retry without another round trip.
+# With KEYS[2], a rate counter of the visitor's (same hash tag), counted first: ARGV[4] its limit, ARGV[5]
+# its TTL s. Returns 1 when written, 0 when the counter is past its limit (nothing written), else the
+# current value so the caller can retry without another round trip.
 _COMPARE_AND_SET = """
+if KEYS[2] then
+  local count = redis.call('INCR', KEYS[2])
+  if count == 1 then redis.call('EXPIRE', KEYS[2], tonumber(ARGV[5])) end
+  if count > tonumber(ARGV[4]) then return 0 end
+end
 local current = redis.call('GET', KEYS[1])
 if (current == false and ARGV[1] == '') or current == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3]))
@@ -44,6 +51,18 @@ return current or ''
 
 class ConflictError(RuntimeError):
     pass
+
+
+class RateCounter(NamedTuple):
+    """A counter of the visitor's (sharing its hash tag) that an update counts first, atomically."""
+
+    key: str
+    limit: int
+    ttl_s: int
+
+
+class OverLimit(Exception):
+    """The update's rate counter is past its limit: nothing was written."""
 
 
 # What a call to the store raises when Redis cannot answer. A cluster client that reaches no node raises
@@ -109,19 +128,29 @@ class VisitorStore:
         return state_decoder.decode(raw) if raw else VisitorState()
 
     async def update(
-        self, site: str, visitor: str, change: Callable[[VisitorState], T]
+        self, site: str, visitor: str, change: Callable[[VisitorState], T], counter: RateCounter | None = None
     ) -> tuple[VisitorState, T]:
-        """Applies change() atomically; returns the state written and what change() returned."""
+        """Applies change() atomically; returns the state written and what change() returned. With a
+        `counter`, counts it in the same step and raises OverLimit (writing nothing) past its limit."""
         key = visitor_key(site, visitor, "state")
         raw = self._last_written.pop(key, b"")
         for _ in range(MAX_ATTEMPTS):
             state = state_decoder.decode(raw) if raw else VisitorState()
             result = change(state)
             new = state_encoder.encode(state)
-            written = await self._compare_and_set(keys=[key], args=[raw, new, self.ttl_s])
+            if counter is None:
+                written = await self._compare_and_set(keys=[key], args=[raw, new, self.ttl_s])
+            else:
+                args: list[bytes | int] = [raw, new, self.ttl_s, counter.limit, counter.ttl_s]
+                written = await self._compare_and_set(keys=[key, counter.key], args=args)
+                counter = None  # counted once, whatever the compare found
             if written == 1:
                 self._remember(key, new)
                 return state, result
+            if written == 0:
+                if raw:
+                    self._remember(key, raw)
+                raise OverLimit(key)
             raw = bytes(written)
         raise ConflictError(f"visitor state kept changing under {MAX_ATTEMPTS} attempts")
 

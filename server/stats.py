@@ -1,16 +1,18 @@
 """Honest numbers per rule and day: offered, lost to a higher priority, shown, clicked, closed, redeemed,
-revenue. One hash per site and day, kept for 400 days."""
+revenue. One hash per site and day, kept for 400 days, written behind the answers."""
 
 from __future__ import annotations
 
 import time
-from collections import Counter
-from collections.abc import Mapping
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 
 from server.state import site_key
+from server.write_behind import WriteBehind
 
 KEEP_S = 400 * 86400
 
@@ -20,8 +22,16 @@ def _day(epoch_ms: int) -> str:
 
 
 class RuleStats:
-    def __init__(self, redis: aioredis.Redis) -> None:
+    """Counts are merged in process memory and written behind (server/write_behind.py): a read through
+    `totals` flushes this process's first."""
+
+    def __init__(self, redis: aioredis.Redis, behind: WriteBehind | None = None) -> None:
         self.redis = redis
+        self.behind = behind or WriteBehind(redis, 0)
+        self.behind.add_source(self)
+        # Day key → "rule:field" → increment, and → "rule:revenue" → amount.
+        self._counts: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self._revenue: defaultdict[str, defaultdict[str, float]] = defaultdict(lambda: defaultdict(float))
 
     async def record(
         self, site: str, now_ms: int, counts: Counter[str], revenue: Mapping[str, float]
@@ -30,16 +40,31 @@ class RuleStats:
         if not counts and not revenue:
             return
         key = site_key(site, f"stats:{_day(now_ms)}")
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for name, amount in counts.items():
+        if counts:
+            self._counts[key].update(counts)
+        for rule_id, total in revenue.items():
+            self._revenue[key][f"{rule_id}:revenue"] += total
+        await self.behind.written()
+
+    def drain(self, pipe: Pipeline) -> int:
+        counts, self._counts = self._counts, defaultdict(Counter)
+        revenue, self._revenue = self._revenue, defaultdict(lambda: defaultdict(float))
+        queued = 0
+        for key in counts.keys() | revenue.keys():
+            for name, amount in counts.get(key, Counter()).items():
                 pipe.hincrby(key, name, amount)
-            for rule_id, total in revenue.items():
-                pipe.hincrbyfloat(key, f"{rule_id}:revenue", total)
+            for name, total in revenue.get(key, {}).items():
+                pipe.hincrbyfloat(key, name, total)
             pipe.expire(key, KEEP_S)
-            await pipe.execute()
+            queued += len(counts.get(key, ())) + len(revenue.get(key, ())) + 1
+        return queued
+
+    def took(self, replies: Sequence[object]) -> None:
+        pass
 
     async def totals(self, site: str, days: int, now_ms: int | None = None) -> dict[str, dict[str, float]]:
         """rule → field → total over the last `days` days (today included)."""
+        await self.behind.flush()
         today = datetime.fromtimestamp((now_ms or time.time() * 1000) / 1000, UTC)
         keys = [site_key(site, f"stats:{(today - timedelta(days=n)):%Y-%m-%d}") for n in range(days)]
         async with self.redis.pipeline(transaction=False) as pipe:

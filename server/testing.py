@@ -97,7 +97,7 @@ class Simulator:
         self.new_visitor()
         self.last_answer = p.Answer(actions=[])
         self.runtime = build_runtime(
-            Settings(),
+            Settings(write_behind_ms=0),
             {site.key: site},
             redis if redis is not None else fakeredis.FakeAsyncRedis(),
             list(rule_dirs),

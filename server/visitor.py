@@ -6,6 +6,7 @@ Every collection is bounded so a visitor's state stays small whatever a client s
 
 from __future__ import annotations
 
+import hashlib
 import re
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,6 +19,7 @@ MAX_VIEWED = 30
 MAX_CART_LINES = 50
 MAX_SHOWS_KEPT = 20
 MAX_BATCH_IDS = 20
+BATCH_DIGEST_BYTES = 8
 MAX_ORDER_IDS = 20
 MAX_ACTIONS_TRACKED = 50
 MAX_RECENT = 20
@@ -105,15 +107,34 @@ class VisitorState(msgspec.Struct, omit_defaults=True):
     profile: Profile = msgspec.field(default_factory=Profile)
     session: Session = msgspec.field(default_factory=Session)
     actions: dict[str, ActionHistory] = {}
+    # The latest MAX_BATCH_IDS batch ids, each as an 8-byte hash, concatenated: a batch resent while it
+    # is among them is not applied again. (`batches`: the ids in full, as states written before kept them.)
+    seen: bytes = b""
     batches: list[str] = []
     # Recent order ids: a thank-you page reloaded sends its purchase again.
     order_ids: list[str] = []
     # Rule id → the discount code this visitor was given by that rule's offer.
     codes: dict[str, IssuedCode] = {}
 
+    def saw_batch(self, batch_id: str) -> bool:
+        digest = batch_digest(batch_id)
+        seen = self.seen
+        return batch_id in self.batches or any(
+            seen[i : i + BATCH_DIGEST_BYTES] == digest for i in range(0, len(seen), BATCH_DIGEST_BYTES)
+        )
+
+    def record_batch(self, batch_id: str) -> None:
+        old = b"".join(batch_digest(old_id) for old_id in self.batches)
+        self.seen = (old + self.seen + batch_digest(batch_id))[-MAX_BATCH_IDS * BATCH_DIGEST_BYTES :]
+        self.batches = []
+
     @property
     def cart_value(self) -> float:
         return round(sum(line.qty * line.price for line in self.session.cart.values()), 2)
+
+
+def batch_digest(batch_id: str) -> bytes:
+    return hashlib.blake2b(batch_id.encode(), digest_size=BATCH_DIGEST_BYTES).digest()
 
 
 def device_class(user_agent: str) -> str:
@@ -278,9 +299,9 @@ def _history(state: VisitorState, action_id: str) -> ActionHistory:
 def apply_events(state: VisitorState, batch: p.EventBatch, ctx: Context) -> list[p.Event]:
     """Applies a batch in place and returns the events that took effect (none for a retried batch)."""
     if batch.batch is not None:
-        if batch.batch in state.batches:
+        if state.saw_batch(batch.batch):
             return []
-        state.batches = [*state.batches, batch.batch][-MAX_BATCH_IDS:]
+        state.record_batch(batch.batch)
     _touch(state, ctx, batch.events[0] if batch.events else None)
     return [event for event in batch.events if _apply(state, event, ctx)]
 

@@ -90,7 +90,11 @@ TEST_REDIS_TIMEOUT_MS = 1000
 
 @pytest.fixture
 def settings(redis_url: str) -> Settings:
-    return Settings(redis_url=redis_url, sites_file=SITES_FILE, redis_timeout_ms=TEST_REDIS_TIMEOUT_MS)
+    # Written before each answer, so a test reads what it has just sent (tests/test_write_behind.py checks
+    # the default, written behind).
+    return Settings(
+        redis_url=redis_url, sites_file=SITES_FILE, redis_timeout_ms=TEST_REDIS_TIMEOUT_MS, write_behind_ms=0
+    )
 
 
 @pytest.fixture

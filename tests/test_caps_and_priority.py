@@ -89,6 +89,20 @@ async def test_per_trigger_slot_the_highest_priority_wins_and_the_loss_is_record
     assert totals["low_exit"]["lost"] == 1 and totals["high_exit"]["offered"] == 1
 
 
+async def test_only_actions_the_tag_can_hold_armed_are_withdrawn_when_their_condition_no_longer_holds(
+    tmp_path: Path,
+) -> None:
+    sim = simulator(
+        tmp_path,
+        exit_offer=rule_source(trigger="exit_intent", condition="visit.pages < 2"),
+        greeting=rule_source(condition="visit.pages < 2"),
+    )
+    assert sorted(action.id for action in await sim.page_view()) == ["exit_offer", "greeting"]
+    assert await sim.page_view() == []
+    # The armed exit-intent offer is dropped; the greeting showed at once, so nothing of it is armed.
+    assert sim.withdrawn == ["exit_offer"]
+
+
 async def test_a_rule_can_be_limited_to_a_segment(tmp_path: Path) -> None:
     segments = (
         "from server.rules import Visit, segment\n\n\n@segment\ndef big(visit: Visit) -> bool:\n"

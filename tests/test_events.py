@@ -10,7 +10,7 @@ import httpx
 import redis.asyncio as aioredis
 
 from server.state import visitor_key
-from server.visitor import VisitorState, state_decoder, state_encoder
+from server.visitor import MAX_BATCH_IDS, VisitorState, state_decoder, state_encoder
 from tests.wire import batch, event, new_id, post
 
 IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
@@ -158,6 +158,33 @@ async def test_a_retried_batch_is_counted_once(client: httpx.AsyncClient, redis:
     assert (await post(client, body)).status_code == 200
     assert (await post(client, body)).status_code == 200
     assert (await stored(redis, visitor)).session.cart["mug"].qty == 1
+
+
+async def test_a_batch_resent_within_the_visitors_next_twenty_batches_is_counted_once(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    visitor = new_id()
+    first = batch(event("cart_add", id="mug", price=5), visitor=visitor)
+    assert (await post(client, first)).status_code == 200
+    for _ in range(MAX_BATCH_IDS - 1):
+        assert (await post(client, batch(event("page_view"), visitor=visitor))).status_code == 200
+    assert (await post(client, first)).status_code == 200
+    assert (await stored(redis, visitor)).session.cart["mug"].qty == 1
+
+
+async def test_batch_ids_kept_in_full_by_an_older_state_still_count_once(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    visitor = new_id()
+    body = batch(event("cart_add", id="mug", price=5), visitor=visitor)
+    assert (await post(client, body)).status_code == 200
+    state = await stored(redis, visitor)
+    state.seen, state.batches = b"", [str(body["batch"])]
+    await redis.set(visitor_key("shop", visitor, "state"), state_encoder.encode(state))
+    assert (await post(client, body)).status_code == 200
+    assert (await post(client, batch(event("page_view"), visitor=visitor))).status_code == 200
+    after = await stored(redis, visitor)
+    assert after.session.cart["mug"].qty == 1 and after.batches == [] and after.saw_batch(str(body["batch"]))
 
 
 async def test_visitor_state_expires_after_the_configured_ttl(

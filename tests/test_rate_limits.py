@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 from server.app import create_app
 from server.ratelimit import RateLimiter
 from server.settings import Settings
+from server.write_behind import WriteBehind
 from tests.conftest import SITES_FILE, LiveServer, free_port
 from tests.test_events import stored
 from tests.wire import batch, event, new_id, post
@@ -94,6 +95,22 @@ async def test_visitor_counters_share_the_visitors_hash_tag_and_ip_counters_the_
         "st:{shop:v1}:rl:0",
         "st:{shop}:rl:192.0.2.1:0",
     ]
+
+
+async def test_written_behind_an_ip_is_counted_in_memory_at_once_and_shared_through_redis_on_flush(
+    redis: aioredis.Redis,
+) -> None:
+    one, other = (RateLimiter(redis, 0, 5, 60, WriteBehind(redis, 3600)) for _ in range(2))
+    assert [await one.ip_wait_s("shop", "192.0.2.1", 0) for _ in range(6)] == [0] * 5 + [60]
+    assert await redis.keys("st:*") == []
+    assert one.behind is not None and other.behind is not None
+    await one.behind.flush()
+    assert await redis.get("st:{shop}:rl:192.0.2.1:0") == b"5"
+    # Another process learns the total with its own next flush, and refuses from then on.
+    assert await other.ip_wait_s("shop", "192.0.2.1", 0) == 0
+    await other.behind.flush()
+    assert await other.ip_wait_s("shop", "192.0.2.1", 0) == 60
+    assert await redis.ttl("st:{shop}:rl:192.0.2.1:0") == 60
 
 
 async def test_limits_set_to_zero_are_off(redis: aioredis.Redis) -> None:

@@ -210,23 +210,3 @@ async def test_neighbour_lists_are_capped_and_every_signal_key_expires(
     assert await redis.zcard(hub_key) == 50
     async for key in redis.scan_iter("st:{shop}:r:*"):
         assert 0 < await redis.ttl(key) <= 240 * 86400, key
-
-
-async def test_concurrent_writes_share_pipelines_and_each_caller_sees_its_own_outcome(
-    redis: aioredis.Redis,
-) -> None:
-    import asyncio
-
-    from server.recs import GroupWriter
-
-    writer = GroupWriter(redis)
-    await asyncio.gather(*(writer.write(lambda pipe: pipe.incr("st:{shop}:count")) for _ in range(20)))
-    assert int(await redis.get("st:{shop}:count")) == 20
-
-    await redis.set("st:{shop}:text", "not a number")
-    outcomes = await asyncio.gather(
-        writer.write(lambda pipe: pipe.incr("st:{shop}:text")), return_exceptions=True
-    )
-    assert isinstance(outcomes[0], Exception)
-    await writer.write(lambda pipe: pipe.incr("st:{shop}:count"))  # a failed flush leaves it usable
-    assert int(await redis.get("st:{shop}:count")) == 21

@@ -46,7 +46,7 @@ async def visit(servers: list[httpx.AsyncClient], redis: aioredis.Redis) -> tupl
         code = next((action["code"] for action in answer["actions"] if action["kind"] == "offer"), code)
         answers.append(json.dumps(answer))
     state = msgspec.to_builtins(state_decoder.decode(await redis.get(visitor_key("shop", visitor, "state"))))
-    state["batches"] = len(state["batches"])
+    state["seen"] = len(state["seen"])
     masked = [mask(text, visitor, code) for text in [*answers, json.dumps(state)]]
     assert code and all(code not in text for text in masked)
     return masked[:-1], masked[-1]
