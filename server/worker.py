@@ -95,8 +95,12 @@ class Worker:
                 handled = await self.run_once()
             except UNAVAILABLE as exc:
                 # Unacknowledged jobs stay pending in the stream: this worker or another sends them later. The
-                # groups are made again (a Redis restored from an old backup may lack them).
-                log.warning("worker %s: redis unavailable (%s); trying again", self.consumer, exc)
+                # groups are made again: a stream idle for its whole lifetime expires, and a Redis restored
+                # from an old backup may lack them.
+                if str(exc).startswith("NOGROUP"):
+                    log.info("worker %s: %s; making the group again", self.consumer, exc)
+                else:
+                    log.warning("worker %s: redis unavailable (%s); trying again", self.consumer, exc)
                 handled, grouped = 0, False
             if not handled:
                 with contextlib.suppress(TimeoutError):
