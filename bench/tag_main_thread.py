@@ -198,7 +198,12 @@ def traced_table(traced: list[OriginTime], returning: list[OriginTime]) -> str:
 
 
 def section(
-    plain: Series, tagged: Series, traced: list[OriginTime], returning: list[OriginTime], loads: int
+    plain: Series,
+    tagged: Series,
+    traced: list[OriginTime],
+    returning: list[OriginTime],
+    loads: int,
+    load_average: tuple[float, float],
 ) -> Section:
     added_cpu = tagged.median("task_ms") - plain.median("task_ms")
     traced_wall = statistics.median(t.wall_ms for t in traced) if traced else 0.0
@@ -241,6 +246,9 @@ def section(
             "Chromium serializes the script's code cache on its second load. The goal is judged on first "
             "visits, the costlier case for the core.",
             "The verdict takes the larger of the trace's wall figure and the CPU difference.",
+            f"Load average (1 min) on this {os.cpu_count()}-core machine: {load_average[0]:.1f} before, "
+            f"{load_average[1]:.1f} after: wall times grow with it (the renderer waits for a core and for "
+            "the browser process); thread CPU much less.",
         ],
     )
 
@@ -257,8 +265,10 @@ async def run_async(loads: int) -> Section:
                 tagged_html, plain_html = await product_page(f"{api.base}/t/{SITE}.js")
                 (page_dir / "tagged.html").write_text(tagged_html)
                 (page_dir / "plain.html").write_text(plain_html)
+                before = os.getloadavg()[0]
                 plain, tagged, traced, returning = await measure(page_base, api.base, loads)
-    return section(plain, tagged, traced, returning, loads)
+                after = os.getloadavg()[0]
+    return section(plain, tagged, traced, returning, loads, (before, after))
 
 
 def run(args: argparse.Namespace) -> Section:
