@@ -111,9 +111,9 @@
     // Resolves to the answer (2xx), or 0 for a 4xx that can never succeed; rejects when worth a retry.
     var post = (function (body) {
       var A = w.AbortSignal;
-      // text/plain needs no CORS preflight; keepalive lets the request outlive the page; a request that
-      // takes over 5 s is dropped (and the batch resent later).
-      return fetch(url, {method: "POST", body: body, headers: {"Content-Type": "text/plain"}, keepalive: true, credentials: "omit", signal: A && A.timeout ? A.timeout(5000) : void 0}).then((function (r) {
+      // A string body goes as text/plain, which needs no CORS preflight; keepalive lets the request outlive
+      // the page; a request that takes over 5 s is dropped (and the batch resent later).
+      return fetch(url, {method: "POST", body: body, keepalive: true, credentials: "omit", signal: A && A.timeout ? A.timeout(5000) : void 0}).then((function (r) {
         if (r.status > 499 || r.status == 429) throw 0;
         return r.ok ? r.json().catch(function () {
           return {};
