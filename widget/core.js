@@ -1,7 +1,9 @@
 /* Storetag core: ids, event queue with batching, sending, retry, action arming, lazy renderers.
    The server inlines the site's config as the argument of this function. The core never throws into
    the page and never logs: every entry point (page calls, timers, listeners, promise callbacks) is
-   wrapped by `safe`. */
+   wrapped by `safe`.
+   Every function that runs on a page load is written `(function …)`: V8 compiles a parenthesized function
+   with the script, on the streaming thread, instead of on the main thread when it is first called. */
 (function (config) {
   "use strict";
   try {
@@ -10,26 +12,29 @@
     if (w.storetag && w.storetag.track) return;
 
     function noop() {}
-    function safe(f) {
-      return function () {
+    var safe = (function (f) {
+      return (function () {
         try {
           return f.apply(this, arguments);
         } catch (e) {}
-      };
-    }
-    function get(k) {
+      });
+    });
+    // Chromium: the first localStorage or document.cookie read of a page waits on synchronous IPC to the
+    // browser process; later reads and all writes do not. So the core reads each store once per page at
+    // most, reads the cookie only when storage has no visitor id, and writes only what changed.
+    var get = (function (k) {
       try {
         return localStorage.getItem(K + k);
       } catch (e) {
         return null;
       }
-    }
-    function set(k, v) {
+    });
+    var set = (function (k, v) {
       try {
-        localStorage.setItem(K + k, v);
+        if (localStorage.getItem(K + k) !== String(v)) localStorage.setItem(K + k, v);
       } catch (e) {}
-    }
-    function rid() {
+    });
+    var rid = (function () {
       var a = new Uint8Array(16), s = "", i;
       try {
         crypto.getRandomValues(a);
@@ -38,21 +43,25 @@
       }
       for (i = 0; i < 16; i++) s += (a[i] | 256).toString(16).slice(1);
       return s;
-    }
-    function cut(s, max) {
+    });
+    var cut = (function (s, max) {
       return String(s || "").slice(0, max);
-    }
+    });
 
     // `currentScript` is only set while this script first runs; its nonce lets modules load under CSP.
     var me = d.currentScript, nonce = me && (me.nonce || me.getAttribute("nonce"));
     var url = config.api + "/v1/events";
     // The visitor id also lives in a first-party cookie: clearing one store does not make a new visitor
-    // (the server's caps follow the id).
-    var cookie, vid = get("vid");
+    // (the server's caps follow the id). Storage wins; the cookie is read only when storage lost the id,
+    // and written when it differs or, without reading it, once a day ("ck": the day it was last written).
+    var cookie, vid = get("vid"), day = "" + Math.floor(Date.now() / 864e5);
     try {
-      cookie = (d.cookie.match(/(?:^|; )_stvid=([0-9a-f]{32})/) || [])[1];
-      if (!HEX.test(vid)) vid = cookie || rid();
-      if (vid != cookie) d.cookie = "_stvid=" + vid + ";path=/;max-age=31536000;SameSite=Lax" + (location.protocol == "https:" ? ";Secure" : "");
+      if (HEX.test(vid)) cookie = get("ck") == day ? vid : "";
+      else vid = (cookie = (d.cookie.match(/(?:^|; )_stvid=([0-9a-f]{32})/) || [])[1]) || rid();
+      if (vid != cookie) {
+        d.cookie = "_stvid=" + vid + ";path=/;max-age=31536000;SameSite=Lax" + (location.protocol == "https:" ? ";Secure" : "");
+        set("ck", day);
+      }
     } catch (e) {
       vid = HEX.test(vid) ? vid : rid();
     }
@@ -60,18 +69,18 @@
     var sid, sat = 0;
 
     // A new session after 30 minutes without an event; storage shares it between tabs when available.
-    function session() {
+    var session = (function () {
       var now = Date.now(), s = get("sid") || sid, a = +(get("sat") || sat);
       sid = HEX.test(s) && now - a < 18e5 ? s : rid();
       sat = now;
       set("sid", sid);
       set("sat", now);
       return sid;
-    }
+    });
 
     // Nothing is sent before the document is parsed (see `ready` below), except by a beacon.
     var queue = [], timer = 0, parsed = 0;
-    function enqueue(type, props) {
+    var enqueue = (function (type, props) {
       queue.push({
         type: type,
         ts: Date.now(),
@@ -80,15 +89,15 @@
         props: props || {},
       });
       if (parsed) timer = timer || setTimeout(flush, 0);
-    }
+    });
     // The server takes at most 100 events per batch.
-    function take() {
+    var take = (function () {
       return JSON.stringify({site: config.site, visitor: vid, session: session(), batch: rid(), events: queue.splice(0, 100)});
-    }
-    var flush = safe(function () {
+    });
+    var flush = safe((function () {
       timer = 0;
       while (queue.length) send(take(), 1);
-    });
+    }));
     // On page hide a fetch may not finish; the browser delivers a beacon after the page is gone. Its answer
     // is never seen, so the batch stays kept and the next page resends it (the server applies it once).
     var beacon = safe(function () {
@@ -100,60 +109,59 @@
     });
 
     // Resolves to the answer (2xx), or 0 for a 4xx that can never succeed; rejects when worth a retry.
-    function post(body) {
-      var c = new AbortController(), t = setTimeout(function () {
-        c.abort();
-      }, 5000);
-      // text/plain needs no CORS preflight; keepalive lets the request outlive the page.
-      return fetch(url, {method: "POST", body: body, headers: {"Content-Type": "text/plain"}, keepalive: true, credentials: "omit", signal: c.signal}).then(function (r) {
-        clearTimeout(t);
+    var post = (function (body) {
+      var A = w.AbortSignal;
+      // A string body goes as text/plain, which needs no CORS preflight; keepalive lets the request outlive
+      // the page; a request that takes over 5 s is dropped (and the batch resent later).
+      return fetch(url, {method: "POST", body: body, keepalive: true, credentials: "omit", signal: A && A.timeout ? A.timeout(5000) : void 0}).then((function (r) {
         if (r.status > 499 || r.status == 429) throw 0;
         return r.ok ? r.json().catch(function () {
           return {};
         }) : 0;
-      });
-    }
+      }));
+    });
     // A batch is kept before it is sent and forgotten once the server took it (or refused it for good):
     // a page left while its batch is in flight loses nothing.
-    function send(body, live) {
+    var send = (function (body, live) {
       keep(body);
       flying[body] = 1;
-      post(body).then(safe(function (answer) {
+      post(body).then(safe((function (answer) {
         forget(body);
         if (!answer) return;
         if (live) arm(answer);
-        drain();
-      }), function () {
+        if (stored) drain();
+      })), function () {
         delete flying[body];
       }).catch(noop);
-    }
+    });
 
     // Unsent batches wait in localStorage (at most 30, for 24 h) and are resent as they were, with the
     // same batch id, so the server applies each once. `flying`: this page's batches still in flight.
-    var flying = {};
-    function kept() {
+    // `stored`: how many batches were kept after this page's own, as last seen (other tabs share the list).
+    var flying = {}, stored = 0;
+    var kept = (function () {
       var now = Date.now(), list;
       try {
         list = JSON.parse(get("retry"));
       } catch (e) {}
-      return (Array.isArray(list) ? list : []).filter(function (x) {
+      return (Array.isArray(list) ? list : []).filter((function (x) {
         return x && x.body && now - x.t < 864e5;
-      });
-    }
-    function keep(body) {
+      }));
+    });
+    var keep = (function (body) {
       // A body over 64 kB is refused by keepalive and by the server alike.
       if (body.length < 65536) set("retry", JSON.stringify(kept().concat({t: Date.now(), body: body}).slice(-30)));
-    }
-    function forget(body) {
-      set("retry", JSON.stringify(kept().filter(function (x) {
+    });
+    var forget = (function (body) {
+      var list = kept(), left = list.filter((function (x) {
         return x.body != body;
-      })));
-    }
+      }));
+      stored = left.length;
+      if (left.length < list.length) set("retry", JSON.stringify(left));
+    });
     var draining = 0;
-    var drain = safe(function () {
-      var first = kept().filter(function (x) {
-        return !flying[x.body];
-      })[0];
+    var drain = safe((function () {
+      var first = leftBehind()[0];
       if (draining || !first) return;
       draining = 1;
       // One at a time; a batch stays stored until the server took it (or refused it for good).
@@ -164,6 +172,12 @@
       }), function () {
         draining = 0;
       }).catch(noop);
+    }));
+    // Kept batches not in flight from this page: what earlier pages (or other tabs) left behind.
+    var leftBehind = (function () {
+      return kept().filter((function (x) {
+        return !flying[x.body];
+      }));
     });
 
     // Triggers: name -> function (fire, argument) that arms and returns a function that disarms.
@@ -281,7 +295,7 @@
     }
     var armed = {}, shown = {};
     // An answer arms its actions and drops the armed ones it withdraws ("*": all of them).
-    function arm(answer) {
+    var arm = (function (answer) {
       var actions = Array.isArray(answer.actions) ? answer.actions : [], out = answer.withdraw || [], id, i, a;
       for (i = 0; i < out.length; i++) {
         if (out[i] == "*") for (id in armed) disarm(id);
@@ -297,7 +311,7 @@
           start(a);
         }
       }
-    }
+    });
     function disarm(id) {
       var entry = armed[id];
       delete armed[id];
@@ -357,9 +371,9 @@
     // The page API: storetag("track", type, props) and storetag.track(type, props), same for identify and
     // unsubscribe.
     var commands = {
-      track: function (type, props) {
+      track: (function (type, props) {
         if (type && typeof type == "string") enqueue(type, props);
-      },
+      }),
       identify: function (customer, opts) {
         if (customer != null && customer !== "") enqueue("identify", Object.assign({}, opts, {customer_id: String(customer)}));
       },
@@ -368,9 +382,9 @@
         draw({kind: "push_prompt", unsubscribe: 1});
       },
     };
-    var api = safe(function (name) {
+    var api = safe((function (name) {
       if (commands.hasOwnProperty(name)) commands[name].apply(null, [].slice.call(arguments, 1));
-    });
+    }));
     api.track = safe(commands.track);
     api.identify = safe(commands.identify);
     api.unsubscribe = safe(commands.unsubscribe);
@@ -382,16 +396,16 @@
     for (var i = 0; i < early.length; i++) api.apply(null, early[i]);
     // Once the document is parsed the page view learns the page's recommendation slots, and goes out in
     // one batch with the page's own first events (its product_view), which the slots' lists depend on.
-    var ready = safe(function () {
+    var ready = safe((function () {
       page.title = cut(d.title, 300);
-      page.slots = [].map.call(d.querySelectorAll("[data-storetag-slot]"), function (e) {
+      page.slots = [].map.call(d.querySelectorAll("[data-storetag-slot]"), (function (e) {
         return e.getAttribute("data-storetag-slot");
-      }).filter(function (s) {
+      })).filter((function (s) {
         return /^[\w-]{1,40}$/.test(s);
-      }).slice(0, 10);
+      })).slice(0, 10);
       parsed = 1;
       flush();
-    });
+    }));
     if (d.readyState == "loading") d.addEventListener("DOMContentLoaded", ready);
     else ready();
 
@@ -399,6 +413,7 @@
     d.addEventListener("visibilitychange", function () {
       if (d.visibilityState == "hidden") beacon();
     });
-    setTimeout(drain, 0);
+    // Batches an earlier page left behind go out after this page's own; most pages have none.
+    if (leftBehind().length) setTimeout(drain, 0);
   } catch (e) {}
 })(__STORETAG_CONFIG__);

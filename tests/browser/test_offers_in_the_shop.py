@@ -116,3 +116,39 @@ async def test_caps_hold_when_the_visitor_clears_local_storage(
     assert await page.evaluate("localStorage.getItem('storetag.vid')") == visitor
     state = state_decoder.decode(await redis.get(f"st:{{demo:{visitor}}}:state"))
     assert len(state.actions["welcome"].shown) == 1
+
+
+# Counts the tag's own reads of document.cookie (the stack names its script, /t/SITE.js).
+COUNT_TAG_COOKIE_READS = """
+window.__tagCookieReads = 0;
+(function () {
+  var cookie = Object.getOwnPropertyDescriptor(Document.prototype, "cookie");
+  Object.defineProperty(Document.prototype, "cookie", {
+    configurable: true,
+    get: function () {
+      if (/\\/t\\/[\\w-]+\\.js/.test(new Error().stack || "")) window.__tagCookieReads++;
+      return cookie.get.call(this);
+    },
+    set: function (value) {
+      cookie.set.call(this, value);
+    },
+  });
+})();
+"""
+
+
+async def test_the_tag_reads_the_cookie_only_when_storage_has_no_visitor_and_keeps_both_the_same(
+    shop: Shop, context: BrowserContext, page: Page
+) -> None:
+    """In Chromium a page's first document.cookie read waits on the browser process: a returning
+    visitor's pages skip it, while the cookie still holds the id storage holds."""
+    await page.add_init_script(COUNT_TAG_COOKIE_READS)
+    reads = []
+    for path in ("/", "/c/kitchen", "/c/apparel"):
+        await page.goto(f"{shop.url}{path}")
+        await page.wait_for_load_state("networkidle")
+        reads.append(await page.evaluate("window.__tagCookieReads"))
+        visitor = await page.evaluate("localStorage.getItem('storetag.vid')")
+        cookies = {c["name"]: c["value"] for c in await context.cookies(shop.url)}
+        assert cookies["_stvid"] == visitor
+    assert reads == [1, 0, 0]
