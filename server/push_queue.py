@@ -37,6 +37,9 @@ class PushJob(msgspec.Struct, omit_defaults=True, kw_only=True):
     ttl: int = 86400
     urgency: str = "normal"
     topic: str = ""
+    # Whether it reaches the person: every device of the customer the visitor is identified as when it is
+    # sent. A push to a segment or to all subscribers goes to each subscriber's own devices instead.
+    person: bool = True
     # A retry: the one device it is for, and the attempt it will be (the first is 1).
     device: str = ""
     attempt: int = 1

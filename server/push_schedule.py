@@ -156,9 +156,9 @@ class PushScheduler:
         customer = ""
         if order.visitor is not None:
             visitors = [order.visitor]
-            customer = (await self.store.load(site.key, order.visitor)).profile.customer_id
         elif order.customer is not None:
-            visitors = await self.subscriptions.visitors_of(site.key, order.customer)
+            # One job for the person: the worker finds their visitors' devices when it sends.
+            visitors, customer = [""], order.customer
         elif order.segment is not None:
             predicate = segments.get(order.segment)
             if predicate is None:
@@ -190,8 +190,11 @@ class PushScheduler:
                 ttl=order.ttl,
                 urgency=order.urgency,
                 topic=order.topic or "",
+                person=order.visitor is not None or order.customer is not None,
             )
             for visitor in visitors
         ]
         await self.queue.enqueue(site.key, jobs)
+        if customer:
+            return p.PushQueued(push, len(await self.subscriptions.visitors_of(site.key, customer)))
         return p.PushQueued(push, len(jobs))

@@ -129,11 +129,13 @@ class Worker:
     async def _targets(
         self, site: Site, jobs: list[PushJob], outcome: BatchOutcome
     ) -> list[tuple[PushJob, list[Device]]]:
-        """Each job's devices (the visitor's, and every device of their customer), read for the whole
-        batch at once; a retry goes to its one device if it is still subscribed."""
-        customers = await self.subscriptions.customers(
-            site.key, {job.customer for job in jobs if job.customer}
-        )
+        """Each job's devices, read for the whole batch at once: the visitor's, and every device of the
+        customer they are identified as now (not when the push was scheduled); a retry goes to its one
+        device if it is still subscribed."""
+        people = [job for job in jobs if job.person and not job.device]
+        identified = await self.subscriptions.customer_of(site.key, {job.visitor for job in people})
+        person = {id(job): job.customer or identified.get(job.visitor, "") for job in people}
+        customers = await self.subscriptions.customers(site.key, {c for c in person.values() if c})
         visitors = {job.visitor for job in jobs} | {v for found in customers.values() for v in found}
         devices = await self.subscriptions.devices(site.key, visitors)
         targets = []
@@ -142,7 +144,7 @@ class Worker:
             if job.device:
                 targets.append((job, [d for d in devices[job.visitor] if d.id == job.device]))
                 continue
-            reached = [job.visitor, *customers.get(job.customer, ())]
+            reached = [job.visitor, *customers.get(person.get(id(job), ""), ())]
             mine = list({d.endpoint: d for visitor in reached for d in devices[visitor]}.values())
             if not mine:
                 outcome.counts[(push, rule, "failed:no_subscription")] += 1

@@ -55,3 +55,23 @@ async def test_a_rule_push_for_an_identified_visitor_reaches_their_other_device(
     await drain(worker)
     [got] = receiver.for_device(phone)
     assert got.notification.rule == "abandoned_cart" and got.notification.visitor == phone_visitor
+
+
+async def test_a_push_scheduled_before_the_visitor_identifies_reaches_every_device_of_the_customer(
+    api: httpx.AsyncClient, receiver: Receiver, worker: Worker, clock: Clock
+) -> None:
+    laptop_visitor, phone_visitor = new_id(), new_id()
+    laptop, phone = receiver.device(), receiver.device()
+    await subscribe(api, phone_visitor, phone)
+    await identify(api, phone_visitor, "cust-11")
+    await subscribe(api, laptop_visitor, laptop)
+    await track(api, laptop_visitor, "cart_add", id="lamp", price=40)  # scheduled while anonymous
+    clock.advance(10 * 60)
+    await identify(api, laptop_visitor, "cust-11")
+    clock.advance(21 * 60)
+    await drain(worker)
+    assert {(got.device, got.notification.visitor) for got in receiver.received} == {
+        ("d0", laptop_visitor),
+        ("d1", phone_visitor),
+    }
+    assert all(got.notification.rule == "abandoned_cart" for got in receiver.received)
