@@ -9,17 +9,17 @@ push (a device of their own, or identified) get anything scheduled.
 from __future__ import annotations
 
 import secrets
+from collections import Counter
 from collections.abc import Mapping, Sequence
 
-import msgspec
 import redis.asyncio as aioredis
 
 from server import protocol as p
 from server.engine import Decision
-from server.push_queue import PushJob, PushQueue
+from server.push_queue import FanOut, PushJob, PushQueue
 from server.push_stats import PushStats
 from server.push_subscriptions import PushSubscriptions
-from server.rules import PUSH_CANCELLED_BY, Push, SegmentFunction, Visit
+from server.rules import PUSH_CANCELLED_BY, Push, SegmentFunction
 from server.settings import Settings
 from server.sites import Site
 from server.state import VisitorStore, visitor_key
@@ -150,26 +150,12 @@ class PushScheduler:
             await self.queue.schedule(site.key, jobs)
 
     async def send_now(
-        self, site: Site, order: p.PushSend, segments: Mapping[str, SegmentFunction], now_ms: int
+        self, site: Site, order: p.PushSend, segments: Mapping[str, SegmentFunction]
     ) -> p.PushQueued:
-        """Queues an admin push for the workers, one job per visitor it reaches."""
-        customer = ""
-        if order.visitor is not None:
-            visitors = [order.visitor]
-        elif order.customer is not None:
-            # One job for the person: the worker finds their visitors' devices when it sends.
-            visitors, customer = [""], order.customer
-        elif order.segment is not None:
-            predicate = segments.get(order.segment)
-            if predicate is None:
-                raise ValueError(f"no segment named {order.segment!r}")
-            visitors = []
-            async for subscriber in self.subscriptions.subscribers(site.key):
-                state = await self.store.load(site.key, subscriber)
-                if predicate(Visit(state, p.PageView(), site, now_ms, segments)):
-                    visitors.append(subscriber)
-        else:
-            visitors = [visitor async for visitor in self.subscriptions.subscribers(site.key)]
+        """Queues an admin push: one job for a visitor or a customer (the worker finds their devices), or an
+        audience the workers expand into one job per subscriber."""
+        if order.segment is not None and order.segment not in segments:
+            raise ValueError(f"no segment named {order.segment!r}")
         push = new_push_id()
         notification = p.Notification(
             push=push,
@@ -181,20 +167,30 @@ class PushScheduler:
             buttons=order.buttons,
             api=self.public_url,
             site=site.key,
+            visitor=order.visitor or "",
         )
-        jobs = [
-            PushJob(
-                notification=msgspec.structs.replace(notification, visitor=visitor),
-                visitor=visitor,
-                customer=customer,
+        topic = order.topic or ""
+        if order.visitor is None and order.customer is None:
+            fanout = FanOut(
+                notification=notification,
+                segment=order.segment or "",
                 ttl=order.ttl,
                 urgency=order.urgency,
-                topic=order.topic or "",
-                person=order.visitor is not None or order.customer is not None,
+                topic=topic,
             )
-            for visitor in visitors
-        ]
-        await self.queue.enqueue(site.key, jobs)
-        if customer:
-            return p.PushQueued(push, len(await self.subscriptions.visitors_of(site.key, customer)))
-        return p.PushQueued(push, len(jobs))
+            await self.queue.enqueue_fanout(site.key, fanout)
+            return p.PushQueued(push)
+        visitors = 1
+        if order.customer is not None:
+            visitors = len(await self.subscriptions.visitors_of(site.key, order.customer))
+        job = PushJob(
+            notification=notification,
+            visitor=order.visitor or "",
+            customer=order.customer or "",
+            ttl=order.ttl,
+            urgency=order.urgency,
+            topic=topic,
+        )
+        await self.stats.record(site.key, Counter({(push, "", "visitors"): visitors}))
+        await self.queue.enqueue(site.key, [job])
+        return p.PushQueued(push)
