@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import redis.asyncio as aioredis
 
@@ -55,8 +55,26 @@ return cancelled
 """
 
 
+# How long after its due time a push may still wait in the schedule (workers behind or down) and be cancelled.
+PENDING_GRACE_MS = 86_400_000
+
+
 def new_push_id() -> str:
     return secrets.token_hex(8)
+
+
+def may_be_pending(state: VisitorState, now_ms: int) -> bool:
+    """Whether a push a rule scheduled for this visitor may still wait in the schedule; if not, no event
+    needs to look for one to cancel (most visitors never had one)."""
+    due = state.profile.push_due
+    return due > 0 and now_ms <= due + PENDING_GRACE_MS
+
+
+def _noting_due(due_ms: int) -> Callable[[VisitorState], None]:
+    def note(state: VisitorState) -> None:
+        state.profile.push_due = max(state.profile.push_due, due_ms)
+
+    return note
 
 
 def cancelling_events(state: VisitorState, applied: Sequence[p.Event]) -> set[str]:
@@ -105,7 +123,7 @@ class PushScheduler:
             elif isinstance(event, p.PushClicked):
                 await self.stats.clicked(site.key, event.props.push)
         happened = cancelling_events(state, applied)
-        if happened & PUSH_CANCELLED_BY:
+        if happened & PUSH_CANCELLED_BY and may_be_pending(state, now_ms):
             pending = visitor_key(site.key, visitor, "pushpending")
             cancelled = await self._take_cancelled(keys=[pending], args=sorted(happened))
             if cancelled:
@@ -147,6 +165,9 @@ class PushScheduler:
         keys = [visitor_key(site.key, visitor, "push"), visitor_key(site.key, visitor, "pushpending")]
         args = ["1" if customer else "0", self.store.ttl_s, *pairs]
         if await self._record_pending(keys=keys, args=args):
+            # Noted in the visitor's state before the job is queued: the events that may cancel it look.
+            latest = max(due for _, due in jobs.values())
+            await self.store.update(site.key, visitor, _noting_due(latest))
             await self.queue.schedule(site.key, jobs)
 
     async def send_now(

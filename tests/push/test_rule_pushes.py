@@ -3,10 +3,13 @@ cancelled by a later purchase; stats per rule."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 import httpx
+import redis.asyncio as aioredis
 
 from server.worker import Worker
-from tests.push.conftest import AUTH, Clock, drain, identify, subscribe, track
+from tests.push.conftest import AUTH, Clock, drain, identify, shop, subscribe, track
 from tests.push.receiver import Receiver
 from tests.wire import new_id
 
@@ -75,3 +78,46 @@ async def test_a_push_scheduled_before_the_visitor_identifies_reaches_every_devi
         ("d1", phone_visitor),
     }
     assert all(got.notification.rule == "abandoned_cart" for got in receiver.received)
+
+
+async def test_a_purchase_cancels_a_push_pending_for_an_identified_visitor_without_a_device(
+    api: httpx.AsyncClient, receiver: Receiver, worker: Worker, clock: Clock
+) -> None:
+    desktop, phone_visitor, phone = new_id(), new_id(), receiver.device()
+    await subscribe(api, phone_visitor, phone)
+    await identify(api, phone_visitor, "cust-12")
+    await identify(api, desktop, "cust-12")
+    await track(api, desktop, "cart_add", id="lamp", price=40)
+    clock.advance(20 * 60)
+    await track(api, desktop, "purchase", order_id="o-12", value=40)
+    clock.advance(3600)
+    await drain(worker)
+    assert receiver.requests == {}
+
+
+async def push_commands_during(redis: aioredis.Redis, batch: Awaitable[None]) -> list[str]:
+    """The commands on the real Redis that touch a push key while the batch is handled (MONITOR)."""
+    marker = f"end-{new_id()}"
+    seen: list[str] = []
+    async with redis.monitor() as monitor:
+        await batch
+        await redis.echo(marker)
+        while marker not in (command := (await monitor.next_command())["command"]):
+            seen.append(command)
+    return [command for command in seen if "}:push" in command]
+
+
+async def test_a_purchase_from_a_visitor_with_nothing_pending_makes_no_push_call_to_redis(
+    api: httpx.AsyncClient, redis: aioredis.Redis, receiver: Receiver, worker: Worker
+) -> None:
+    never_subscribed, subscribed = new_id(), new_id()
+    await track(api, never_subscribed, "cart_add", id="mug", price=12)
+    assert (
+        await push_commands_during(redis, track(api, never_subscribed, "purchase", order_id="a", value=12))
+        == []
+    )
+    # A visitor with a push pending: the purchase looks for it, and cancels it.
+    await subscribe(api, subscribed, receiver.device())
+    await track(api, subscribed, "cart_add", id="mug", price=12)
+    assert await push_commands_during(redis, track(api, subscribed, "purchase", order_id="b", value=12)) != []
+    assert await worker.queue.scheduled(shop().key) == {}
