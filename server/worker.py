@@ -144,19 +144,19 @@ class Worker:
         customer they are identified as now (not when the push was scheduled); a retry goes to its one
         device if it is still subscribed."""
         people = [job for job in jobs if job.person and not job.device]
-        identified = await self.subscriptions.customer_of(site.key, {job.visitor for job in people})
-        person = {id(job): job.customer or identified.get(job.visitor, "") for job in people}
+        identified = await self.subscriptions.customer_of(site.key, {j.visitor for j in people if j.visitor})
+        person = {id(job): identified.get(job.visitor) or job.customer for job in people}
         customers = await self.subscriptions.customers(site.key, {c for c in person.values() if c})
-        visitors = {job.visitor for job in jobs} | {v for found in customers.values() for v in found}
+        visitors = {j.visitor for j in jobs if j.visitor} | {v for found in customers.values() for v in found}
         devices = await self.subscriptions.devices(site.key, visitors)
         targets = []
         for job in jobs:
             push, rule = job.notification.push, job.notification.rule
             if job.device:
-                targets.append((job, [d for d in devices[job.visitor] if d.id == job.device]))
+                targets.append((job, [d for d in devices.get(job.visitor, ()) if d.id == job.device]))
                 continue
             reached = [job.visitor, *customers.get(person.get(id(job), ""), ())]
-            mine = list({d.endpoint: d for visitor in reached for d in devices[visitor]}.values())
+            mine = list({d.endpoint: d for visitor in reached for d in devices.get(visitor, ())}.values())
             if not mine:
                 outcome.counts[(push, rule, "failed:no_subscription")] += 1
             elif rule:
