@@ -1,9 +1,11 @@
 """Pushes from the event path and the admin API into the queue.
 
 After each batch: an identify links the visitor to the customer (so pushes follow the person), a
-`push_clicked` counts a click, an event a scheduled push names in `unless` cancels it, and each `Push` a
-rule decided is scheduled for its delay (one pending per rule and visitor). Only visitors who can get a
-push (a device of their own, or identified) get anything scheduled.
+`push_clicked` counts a click, an event a scheduled push names in `unless` cancels it (looked for only
+while the visitor's state says one may wait), and each `Push` a rule decided is scheduled for its delay
+(one pending per rule and visitor). Only visitors who can get a push (a device of their own, or
+identified) get anything scheduled. An admin push is one job for a visitor or a customer, or one entry
+naming a segment or all subscribers, which the workers expand (server/push_fanout.py).
 """
 
 from __future__ import annotations
