@@ -127,8 +127,7 @@ def admin_routes(runtime: Runtime) -> list[Route]:
         if not site.vapid_private_key:
             return error(409, f"site {site.key!r} has no VAPID keys: run `storetag vapid`")
         order = msgspec.json.decode(await request.body(), type=p.PushSend)
-        now_ms = int(runtime.clock() * 1000)
-        return json_response(await runtime.push.send_now(site, order, runtime.engine.segments, now_ms), 202)
+        return json_response(await runtime.push.send_now(site, order, runtime.engine.segments), 202)
 
     async def push_stats(request: Request, site: Site) -> Response:
         found = await runtime.push.stats.of_push(site.key, request.path_params["push"])

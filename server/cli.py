@@ -20,6 +20,7 @@ from server.app import create_app
 from server.catalog import Catalog
 from server.catalog_import import load, read_catalog
 from server.coupons import Coupons
+from server.engine import BUILTIN_RULES_DIR, load_rules
 from server.protocol import CatalogReport, CatalogRow
 from server.push_sender import Sender
 from server.settings import settings_from_env
@@ -93,7 +94,10 @@ def demo(args: argparse.Namespace) -> None:
         # The embedded store lives in this process, so the push worker does too.
         stop = asyncio.Event()
         async with Sender(settings.push_allow_private, settings.push_concurrency) as sender:
-            push_worker = Worker(settings, runtime.sites, runtime.store.redis, sender, consumer="demo")
+            segments = runtime.engine.segments
+            push_worker = Worker(
+                settings, runtime.sites, runtime.store.redis, sender, consumer="demo", segments=segments
+            )
             sending = asyncio.create_task(push_worker.run(stop))
             try:
                 await asyncio.gather(*(server.serve() for server in servers))
@@ -181,6 +185,10 @@ def worker(args: argparse.Namespace) -> None:
         except ValueError as exc:
             raise SystemExit(f"storetag: {exc}") from exc
 
+    # The same rules as the servers: the worker finds who is in a segment an admin push names.
+    rule_dirs = [BUILTIN_RULES_DIR, *([settings.rules_dir] if settings.rules_dir else [])]
+    _, segments = load_rules(rule_dirs)
+
     async def run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -191,7 +199,8 @@ def worker(args: argparse.Namespace) -> None:
         try:
             async with Sender(settings.push_allow_private, settings.push_concurrency) as sender:
                 consumer = args.name or f"{socket.gethostname()}-{os.getpid()}"
-                await Worker(settings, sites, redis, sender, consumer=consumer).run(stop)
+                worker = Worker(settings, sites, redis, sender, consumer=consumer, segments=segments)
+                await worker.run(stop)
         finally:
             await redis.aclose()
 

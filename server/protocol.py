@@ -516,16 +516,18 @@ class PushSend(Base, kw_only=True):
 
 
 class PushQueued(Struct):
-    """The push's id (for its stats) and how many visitors it was queued for."""
+    """The push's id, for its stats: the workers find its audience (a segment or every subscriber page by
+    page), so how many it reaches shows there as they go."""
 
     push: str
-    visitors: int
 
 
 class PushCounts(Struct):
-    """Deliveries started (one per device), accepted by the push service (2xx), clicked, and failed by
-    reason (gone, http_429, http_500, network, unsafe_endpoint …); `retried` counts retries scheduled."""
+    """Visitors it was queued for (for a segment or all, growing while the workers expand it), deliveries
+    started (one per device), accepted by the push service (2xx), clicked, and failed by reason (gone,
+    http_429, http_500, network, unsafe_endpoint …); `retried` counts retries scheduled."""
 
+    visitors: int = 0
     sent: int = 0
     delivered: int = 0
     clicked: int = 0

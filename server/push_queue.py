@@ -3,7 +3,8 @@ keys share the hash tag `{SITE}`, so one Lua script moves due jobs from the sche
 
     st:{SITE}:push:due      sorted set: job id → when it is due (epoch ms)
     st:{SITE}:push:jobs     hash: job id → the job (msgpack), while it waits in the schedule
-    st:{SITE}:push:stream   stream of jobs, read by the consumer group `workers`
+    st:{SITE}:push:stream   stream of jobs (field `job`) and audiences to expand (field `fanout`), read by
+                            the consumer group `workers`
     st:{SITE}:push:dead     stream of jobs given up, with the reason
 
 A job id names what a later job replaces: `RULE:VISITOR` for a rule's push (one pending per rule and
@@ -37,13 +38,29 @@ class PushJob(msgspec.Struct, omit_defaults=True, kw_only=True):
     ttl: int = 86400
     urgency: str = "normal"
     topic: str = ""
+    # Whether it reaches the person: every device of the customer the visitor is identified as when it is
+    # sent. A push to a segment or to all subscribers goes to each subscriber's own devices instead.
+    person: bool = True
     # A retry: the one device it is for, and the attempt it will be (the first is 1).
     device: str = ""
     attempt: int = 1
 
 
+class FanOut(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """An admin push to a segment (or, with none named, every subscriber) that the workers expand page by
+    page into one job per subscriber; `cursor` is where the scan of the site's subscriber index goes on."""
+
+    notification: p.Notification
+    segment: str = ""
+    ttl: int = 86400
+    urgency: str = "normal"
+    topic: str = ""
+    cursor: int = 0
+
+
 job_encoder = msgspec.msgpack.Encoder()
 job_decoder = msgspec.msgpack.Decoder(PushJob)
+fanout_decoder = msgspec.msgpack.Decoder(FanOut)
 
 # KEYS: due set, job bodies, stream; ARGV: now (ms), most jobs to move, the stream's rough cap, its TTL.
 _MOVE_DUE = """
@@ -108,6 +125,13 @@ class PushQueue:
             pipe.expire(stream, KEEP_S)
             await pipe.execute()
 
+    async def enqueue_fanout(self, site: str, fanout: FanOut) -> None:
+        stream = _keys(site)[2]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xadd(stream, {"fanout": job_encoder.encode(fanout)}, maxlen=STREAM_KEPT, approximate=True)
+            pipe.expire(stream, KEEP_S)
+            await pipe.execute()
+
     async def move_due(self, site: str, now_ms: int, limit: int = 1000) -> int:
         moved = await self._move_due(keys=_keys(site), args=[now_ms, limit, STREAM_KEPT, KEEP_S])
         return int(moved)
@@ -120,13 +144,13 @@ class PushQueue:
                 raise
         await self.redis.expire(_keys(site)[2], KEEP_S)
 
-    async def read(self, site: str, consumer: str, count: int) -> list[tuple[str, PushJob]]:
+    async def read(self, site: str, consumer: str, count: int) -> list[tuple[str, PushJob | FanOut]]:
         answer: Any = await self.redis.xreadgroup(GROUP, consumer, {_keys(site)[2]: ">"}, count=count)
         return [_entry(entry_id, fields) for _, entries in answer for entry_id, fields in entries]
 
     async def claim(
         self, site: str, consumer: str, min_idle_ms: int, count: int
-    ) -> list[tuple[str, PushJob]]:
+    ) -> list[tuple[str, PushJob | FanOut]]:
         """Jobs another worker took and never acknowledged (it died): they are this worker's now."""
         answer: Any = await self.redis.xautoclaim(
             _keys(site)[2], GROUP, consumer, min_idle_ms, start_id="0-0", count=count
@@ -154,5 +178,7 @@ class PushQueue:
         return [msgspec.json.decode(fields[b"letter"], type=p.DeadLetter) for _, fields in entries]
 
 
-def _entry(entry_id: bytes, fields: dict[bytes, bytes]) -> tuple[str, PushJob]:
+def _entry(entry_id: bytes, fields: dict[bytes, bytes]) -> tuple[str, PushJob | FanOut]:
+    if b"fanout" in fields:
+        return entry_id.decode(), fanout_decoder.decode(fields[b"fanout"])
     return entry_id.decode(), job_decoder.decode(fields[b"job"])

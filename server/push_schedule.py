@@ -1,25 +1,27 @@
 """Pushes from the event path and the admin API into the queue.
 
 After each batch: an identify links the visitor to the customer (so pushes follow the person), a
-`push_clicked` counts a click, an event a scheduled push names in `unless` cancels it, and each `Push` a
-rule decided is scheduled for its delay (one pending per rule and visitor). Only visitors who can get a
-push (a device of their own, or identified) get anything scheduled.
+`push_clicked` counts a click, an event a scheduled push names in `unless` cancels it (looked for only
+while the visitor's state says one may wait), and each `Push` a rule decided is scheduled for its delay
+(one pending per rule and visitor). Only visitors who can get a push (a device of their own, or
+identified) get anything scheduled. An admin push is one job for a visitor or a customer, or one entry
+naming a segment or all subscribers, which the workers expand (server/push_fanout.py).
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 
-import msgspec
 import redis.asyncio as aioredis
 
 from server import protocol as p
 from server.engine import Decision
-from server.push_queue import PushJob, PushQueue
+from server.push_queue import FanOut, PushJob, PushQueue
 from server.push_stats import PushStats
 from server.push_subscriptions import PushSubscriptions
-from server.rules import PUSH_CANCELLED_BY, Push, SegmentFunction, Visit
+from server.rules import PUSH_CANCELLED_BY, Push, SegmentFunction
 from server.settings import Settings
 from server.sites import Site
 from server.state import VisitorStore, visitor_key
@@ -55,8 +57,26 @@ return cancelled
 """
 
 
+# How long after its due time a push may still wait in the schedule (workers behind or down) and be cancelled.
+PENDING_GRACE_MS = 86_400_000
+
+
 def new_push_id() -> str:
     return secrets.token_hex(8)
+
+
+def may_be_pending(state: VisitorState, now_ms: int) -> bool:
+    """Whether a push a rule scheduled for this visitor may still wait in the schedule; if not, no event
+    needs to look for one to cancel (most visitors never had one)."""
+    due = state.profile.push_due
+    return due > 0 and now_ms <= due + PENDING_GRACE_MS
+
+
+def _noting_due(due_ms: int) -> Callable[[VisitorState], None]:
+    def note(state: VisitorState) -> None:
+        state.profile.push_due = max(state.profile.push_due, due_ms)
+
+    return note
 
 
 def cancelling_events(state: VisitorState, applied: Sequence[p.Event]) -> set[str]:
@@ -105,7 +125,7 @@ class PushScheduler:
             elif isinstance(event, p.PushClicked):
                 await self.stats.clicked(site.key, event.props.push)
         happened = cancelling_events(state, applied)
-        if happened & PUSH_CANCELLED_BY:
+        if happened & PUSH_CANCELLED_BY and may_be_pending(state, now_ms):
             pending = visitor_key(site.key, visitor, "pushpending")
             cancelled = await self._take_cancelled(keys=[pending], args=sorted(happened))
             if cancelled:
@@ -147,29 +167,18 @@ class PushScheduler:
         keys = [visitor_key(site.key, visitor, "push"), visitor_key(site.key, visitor, "pushpending")]
         args = ["1" if customer else "0", self.store.ttl_s, *pairs]
         if await self._record_pending(keys=keys, args=args):
+            # Noted in the visitor's state before the job is queued: the events that may cancel it look.
+            latest = max(due for _, due in jobs.values())
+            await self.store.update(site.key, visitor, _noting_due(latest))
             await self.queue.schedule(site.key, jobs)
 
     async def send_now(
-        self, site: Site, order: p.PushSend, segments: Mapping[str, SegmentFunction], now_ms: int
+        self, site: Site, order: p.PushSend, segments: Mapping[str, SegmentFunction]
     ) -> p.PushQueued:
-        """Queues an admin push for the workers, one job per visitor it reaches."""
-        customer = ""
-        if order.visitor is not None:
-            visitors = [order.visitor]
-            customer = (await self.store.load(site.key, order.visitor)).profile.customer_id
-        elif order.customer is not None:
-            visitors = await self.subscriptions.visitors_of(site.key, order.customer)
-        elif order.segment is not None:
-            predicate = segments.get(order.segment)
-            if predicate is None:
-                raise ValueError(f"no segment named {order.segment!r}")
-            visitors = []
-            async for subscriber in self.subscriptions.subscribers(site.key):
-                state = await self.store.load(site.key, subscriber)
-                if predicate(Visit(state, p.PageView(), site, now_ms, segments)):
-                    visitors.append(subscriber)
-        else:
-            visitors = [visitor async for visitor in self.subscriptions.subscribers(site.key)]
+        """Queues an admin push: one job for a visitor or a customer (the worker finds their devices), or an
+        audience the workers expand into one job per subscriber."""
+        if order.segment is not None and order.segment not in segments:
+            raise ValueError(f"no segment named {order.segment!r}")
         push = new_push_id()
         notification = p.Notification(
             push=push,
@@ -181,17 +190,30 @@ class PushScheduler:
             buttons=order.buttons,
             api=self.public_url,
             site=site.key,
+            visitor=order.visitor or "",
         )
-        jobs = [
-            PushJob(
-                notification=msgspec.structs.replace(notification, visitor=visitor),
-                visitor=visitor,
-                customer=customer,
+        topic = order.topic or ""
+        if order.visitor is None and order.customer is None:
+            fanout = FanOut(
+                notification=notification,
+                segment=order.segment or "",
                 ttl=order.ttl,
                 urgency=order.urgency,
-                topic=order.topic or "",
+                topic=topic,
             )
-            for visitor in visitors
-        ]
-        await self.queue.enqueue(site.key, jobs)
-        return p.PushQueued(push, len(jobs))
+            await self.queue.enqueue_fanout(site.key, fanout)
+            return p.PushQueued(push)
+        visitors = 1
+        if order.customer is not None:
+            visitors = len(await self.subscriptions.visitors_of(site.key, order.customer))
+        job = PushJob(
+            notification=notification,
+            visitor=order.visitor or "",
+            customer=order.customer or "",
+            ttl=order.ttl,
+            urgency=order.urgency,
+            topic=topic,
+        )
+        await self.stats.record(site.key, Counter({(push, "", "visitors"): visitors}))
+        await self.queue.enqueue(site.key, [job])
+        return p.PushQueued(push)

@@ -1,5 +1,5 @@
-"""What each push and each rule's pushes did: deliveries started (one per device), delivered (2xx),
-retried, failed by reason, clicked.
+"""What each push and each rule's pushes did: visitors it was queued for, deliveries started (one per
+device), delivered (2xx), retried, failed by reason, clicked.
 
     st:{SITE}:push:stat:{PUSH}   hash: rule, and each count, kept 30 days
     st:{SITE}:push:rules         hash: "RULE|count" → total, kept 400 days after its last change
@@ -29,7 +29,7 @@ return 1
 """
 
 
-def _push_key(site: str, push: str) -> str:
+def push_key(site: str, push: str) -> str:
     return site_key(site, f"push:stat:{push}")
 
 
@@ -38,7 +38,7 @@ def counts_of(fields: dict[str, int]) -> p.PushCounts:
     for name, value in fields.items():
         if name.startswith("failed:"):
             counts.failed[name.removeprefix("failed:")] = value
-        elif name in ("sent", "delivered", "clicked", "retried"):
+        elif name in ("visitors", "sent", "delivered", "clicked", "retried"):
             setattr(counts, name, value)
     return counts
 
@@ -55,7 +55,7 @@ class PushStats:
         rules = site_key(site, "push:rules")
         async with self.redis.pipeline(transaction=False) as pipe:
             for (push, rule, name), amount in counts.items():
-                key = _push_key(site, push)
+                key = push_key(site, push)
                 pipe.hset(key, "rule", rule)
                 pipe.hincrby(key, name, amount)
                 pipe.expire(key, PUSH_KEPT_S)
@@ -64,11 +64,11 @@ class PushStats:
             await pipe.execute()
 
     async def clicked(self, site: str, push: str) -> bool:
-        keys = [_push_key(site, push), site_key(site, "push:rules")]
+        keys = [push_key(site, push), site_key(site, "push:rules")]
         return bool(await self._clicked(keys=keys, args=[]))
 
     async def of_push(self, site: str, push: str) -> p.PushStats | None:
-        stored: Any = await self.redis.hgetall(_push_key(site, push))
+        stored: Any = await self.redis.hgetall(push_key(site, push))
         fields = {name.decode(): value.decode() for name, value in stored.items()}
         if not fields:
             return None

@@ -2,8 +2,9 @@
 found again for a visitor, a customer (every device of every visitor who identified as them) or a site.
 
 Keys: `st:{SITE:VISITOR}:push` (device id → subscription, creation time, last success), the identity index
-`st:{SITE:c:CUSTOMER}:visitors`, and the site's subscriber index `st:{SITE}:push:subscribers` (visitor →
-when they last subscribed). Every key expires after the state TTL.
+`st:{SITE:c:CUSTOMER}:visitors` and its reverse `st:{SITE:VISITOR}:customer`, and the site's subscriber
+index `st:{SITE}:push:subscribers` (visitor → when they last subscribed). Every key expires after the state
+TTL.
 """
 
 from __future__ import annotations
@@ -151,6 +152,17 @@ class PushSubscriptions:
             pipe.sadd(key, visitor)
             pipe.expire(key, self.ttl_s)
             await pipe.execute()
+        # The reverse link lives in the visitor's slot: the worker finds the person when it sends.
+        await self.redis.set(visitor_key(site, visitor, "customer"), customer, ex=self.ttl_s)
+
+    async def customer_of(self, site: str, visitors: Iterable[str]) -> dict[str, str]:
+        """Visitor → the customer they last identified as, for those identified, in one round trip."""
+        wanted = list(dict.fromkeys(visitors))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for visitor in wanted:
+                pipe.get(visitor_key(site, visitor, "customer"))
+            found = await pipe.execute()
+        return {v: c.decode() for v, c in zip(wanted, found, strict=True) if isinstance(c, bytes)}
 
     async def visitors_of(self, site: str, customer: str) -> list[str]:
         return (await self.customers(site, [customer]))[customer]

@@ -85,6 +85,8 @@ class Profile(msgspec.Struct, omit_defaults=True):
     # Web push in this browser: "subscribed", "unsubscribed", "denied" (the visitor refused) or
     # "unsupported" (the browser cannot); "" until one is reported.
     push: str = ""
+    # When the latest push a rule scheduled for this visitor is due (epoch ms); 0 if none ever was.
+    push_due: int = 0
 
 
 class ActionHistory(msgspec.Struct, omit_defaults=True):

@@ -1,7 +1,8 @@
 """`storetag worker`: moves due pushes from each site's schedule into its stream, reads the stream as one
-consumer of the group `workers`, and sends. A job is acknowledged only once its outcome is written (stats,
-a retry scheduled, a dead letter), so a worker killed mid-batch loses nothing: its unacknowledged jobs are
-claimed by another worker after `push_claim_idle_ms`. Sending is at least once.
+consumer of the group `workers`, expands admin pushes to a segment or to all a page at a time, and sends.
+A job is acknowledged only once its outcome is written (stats, a retry scheduled, a dead letter), so a
+worker killed mid-batch loses nothing: its unacknowledged jobs are claimed by another worker after
+`push_claim_idle_ms`. Sending is at least once.
 """
 
 from __future__ import annotations
@@ -13,17 +14,19 @@ import logging
 import secrets
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import msgspec
 import redis.asyncio as aioredis
 
 from server import protocol as p
-from server.push_queue import PushJob, PushQueue
+from server.push_fanout import FanOuts
+from server.push_queue import FanOut, PushJob, PushQueue
 from server.push_sender import Message, Outcome, Sender
 from server.push_stats import PushStats
 from server.push_subscriptions import Device, PushSubscriptions
+from server.rules import SegmentFunction
 from server.settings import Settings
 from server.sites import Site
 from server.state import UNAVAILABLE, VisitorStore
@@ -71,10 +74,12 @@ class Worker:
         sender: Sender,
         clock: Callable[[], float] = time.time,
         consumer: str = "",
+        segments: Mapping[str, SegmentFunction] | None = None,
     ) -> None:
         self.settings = settings
         self.sites = [site for site in sites.values() if site.vapid_private_key]
         self.queue = PushQueue(redis)
+        self.fanouts = FanOuts(redis, segments or {})
         self.subscriptions = PushSubscriptions(redis, settings.state_ttl_s)
         self.stats = PushStats(redis)
         self.store = VisitorStore(redis, settings.state_ttl_s)
@@ -117,9 +122,15 @@ class Worker:
         now_ms = int(self.clock() * 1000)
         await self.queue.move_due(site.key, now_ms)
         claimed = await self.queue.claim(site.key, self.consumer, self.settings.push_claim_idle_ms, BATCH)
-        entries = claimed + await self.queue.read(site.key, self.consumer, BATCH)
+        found = claimed + await self.queue.read(site.key, self.consumer, BATCH)
+        entries: list[tuple[str, PushJob]] = []
+        for entry_id, job in found:
+            if isinstance(job, FanOut):
+                await self.fanouts.expand(site, entry_id, job, now_ms)
+            else:
+                entries.append((entry_id, job))
         if not entries:
-            return 0
+            return len(found)
         jobs = [job for _, job in entries]
         outcome = BatchOutcome()
         targets = await self._targets(site, jobs, outcome)
@@ -128,26 +139,28 @@ class Worker:
         )
         await self._write(site, outcome)
         await self.queue.done(site.key, [entry_id for entry_id, _ in entries])
-        return len(entries)
+        return len(found)
 
     async def _targets(
         self, site: Site, jobs: list[PushJob], outcome: BatchOutcome
     ) -> list[tuple[PushJob, list[Device]]]:
-        """Each job's devices (the visitor's, and every device of their customer), read for the whole
-        batch at once; a retry goes to its one device if it is still subscribed."""
-        customers = await self.subscriptions.customers(
-            site.key, {job.customer for job in jobs if job.customer}
-        )
-        visitors = {job.visitor for job in jobs} | {v for found in customers.values() for v in found}
+        """Each job's devices, read for the whole batch at once: the visitor's, and every device of the
+        customer they are identified as now (not when the push was scheduled); a retry goes to its one
+        device if it is still subscribed."""
+        people = [job for job in jobs if job.person and not job.device]
+        identified = await self.subscriptions.customer_of(site.key, {j.visitor for j in people if j.visitor})
+        person = {id(job): identified.get(job.visitor) or job.customer for job in people}
+        customers = await self.subscriptions.customers(site.key, {c for c in person.values() if c})
+        visitors = {j.visitor for j in jobs if j.visitor} | {v for found in customers.values() for v in found}
         devices = await self.subscriptions.devices(site.key, visitors)
         targets = []
         for job in jobs:
             push, rule = job.notification.push, job.notification.rule
             if job.device:
-                targets.append((job, [d for d in devices[job.visitor] if d.id == job.device]))
+                targets.append((job, [d for d in devices.get(job.visitor, ()) if d.id == job.device]))
                 continue
-            reached = [job.visitor, *customers.get(job.customer, ())]
-            mine = list({d.endpoint: d for visitor in reached for d in devices[visitor]}.values())
+            reached = [job.visitor, *customers.get(person.get(id(job), ""), ())]
+            mine = list({d.endpoint: d for visitor in reached for d in devices.get(visitor, ())}.values())
             if not mine:
                 outcome.counts[(push, rule, "failed:no_subscription")] += 1
             elif rule:

@@ -16,6 +16,7 @@ import msgspec
 import pytest
 import redis.asyncio as aioredis
 
+from server.engine import BUILTIN_RULES_DIR, load_rules
 from server.push_sender import Sender
 from server.settings import Settings
 from server.sites import Site, load_sites
@@ -24,6 +25,7 @@ from tests.push.receiver import Device, Receiver
 from tests.wire import SHOP_ORIGIN, batch, event, post
 
 PUSH_SITES = Path(__file__).parent / "sites.toml"
+SEGMENTS = load_rules([BUILTIN_RULES_DIR])[1]
 TOKEN = "push-admin-token"
 AUTH = {"authorization": f"Bearer {TOKEN}"}
 
@@ -79,7 +81,8 @@ def clock() -> Clock:
 @pytest.fixture
 async def worker(push_settings: Settings, redis: aioredis.Redis, clock: Clock) -> AsyncIterator[Worker]:
     async with Sender(push_settings.push_allow_private, push_settings.push_concurrency) as sender:
-        found = Worker(push_settings, load_sites(PUSH_SITES), redis, sender, clock=clock, consumer="test")
+        sites = load_sites(PUSH_SITES)
+        found = Worker(push_settings, sites, redis, sender, clock=clock, consumer="test", segments=SEGMENTS)
         for site in found.sites:
             await found.queue.ensure_group(site.key)
         yield found

@@ -3,10 +3,14 @@ cancelled by a later purchase; stats per rule."""
 
 from __future__ import annotations
 
-import httpx
+from collections.abc import Awaitable
 
+import httpx
+import redis.asyncio as aioredis
+
+from server.testing import Simulator
 from server.worker import Worker
-from tests.push.conftest import AUTH, Clock, drain, identify, subscribe, track
+from tests.push.conftest import AUTH, Clock, drain, identify, shop, subscribe, track
 from tests.push.receiver import Receiver
 from tests.wire import new_id
 
@@ -55,3 +59,75 @@ async def test_a_rule_push_for_an_identified_visitor_reaches_their_other_device(
     await drain(worker)
     [got] = receiver.for_device(phone)
     assert got.notification.rule == "abandoned_cart" and got.notification.visitor == phone_visitor
+
+
+async def test_a_push_scheduled_before_the_visitor_identifies_reaches_every_device_of_the_customer(
+    api: httpx.AsyncClient, receiver: Receiver, worker: Worker, clock: Clock
+) -> None:
+    laptop_visitor, phone_visitor = new_id(), new_id()
+    laptop, phone = receiver.device(), receiver.device()
+    await subscribe(api, phone_visitor, phone)
+    await identify(api, phone_visitor, "cust-11")
+    await subscribe(api, laptop_visitor, laptop)
+    await track(api, laptop_visitor, "cart_add", id="lamp", price=40)  # scheduled while anonymous
+    clock.advance(10 * 60)
+    await identify(api, laptop_visitor, "cust-11")
+    clock.advance(21 * 60)
+    await drain(worker)
+    assert {(got.device, got.notification.visitor) for got in receiver.received} == {
+        ("d0", laptop_visitor),
+        ("d1", phone_visitor),
+    }
+    assert all(got.notification.rule == "abandoned_cart" for got in receiver.received)
+
+
+async def test_a_purchase_cancels_a_push_pending_for_an_identified_visitor_without_a_device(
+    api: httpx.AsyncClient, receiver: Receiver, worker: Worker, clock: Clock
+) -> None:
+    desktop, phone_visitor, phone = new_id(), new_id(), receiver.device()
+    await subscribe(api, phone_visitor, phone)
+    await identify(api, phone_visitor, "cust-12")
+    await identify(api, desktop, "cust-12")
+    await track(api, desktop, "cart_add", id="lamp", price=40)
+    clock.advance(20 * 60)
+    await track(api, desktop, "purchase", order_id="o-12", value=40)
+    clock.advance(3600)
+    await drain(worker)
+    assert receiver.requests == {}
+
+
+async def push_commands_during(redis: aioredis.Redis, batch: Awaitable[None]) -> list[str]:
+    """The commands on the real Redis that touch a push key while the batch is handled (MONITOR)."""
+    marker = f"end-{new_id()}"
+    seen: list[str] = []
+    async with redis.monitor() as monitor:
+        await batch
+        await redis.echo(marker)
+        while marker not in (command := (await monitor.next_command())["command"]):
+            seen.append(command)
+    return [command for command in seen if "}:push" in command]
+
+
+async def test_a_purchase_from_a_visitor_with_nothing_pending_makes_no_push_call_to_redis(
+    api: httpx.AsyncClient, redis: aioredis.Redis, receiver: Receiver, worker: Worker
+) -> None:
+    never_subscribed, subscribed = new_id(), new_id()
+    await track(api, never_subscribed, "cart_add", id="mug", price=12)
+    assert (
+        await push_commands_during(redis, track(api, never_subscribed, "purchase", order_id="a", value=12))
+        == []
+    )
+    # A visitor with a push pending: the purchase looks for it, and cancels it.
+    await subscribe(api, subscribed, receiver.device())
+    await track(api, subscribed, "cart_add", id="mug", price=12)
+    assert await push_commands_during(redis, track(api, subscribed, "purchase", order_id="b", value=12)) != []
+    assert await worker.queue.scheduled(shop().key) == {}
+
+
+async def test_a_purchase_cancels_a_push_that_is_due_while_the_workers_are_down() -> None:
+    sim = Simulator(rules=["abandoned_cart"])  # one clock for the server and the worker
+    await sim.subscribe_push()
+    await sim.track("cart_add", id="mug", price=12)
+    sim.advance(hours=3)  # due for hours, and no worker ran
+    await sim.track("purchase", order_id="o-late", value=12)
+    assert await sim.send_due_pushes() == []

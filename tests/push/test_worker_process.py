@@ -16,11 +16,12 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.browser.conftest import eventually
-from tests.push.conftest import PUSH_SITES, send_push, shop, subscribe
+from tests.push.conftest import PUSH_SITES, push_stats, send_push, shop, subscribe, track
 from tests.push.receiver import Receiver
 from tests.wire import new_id
 
 SUBSCRIBERS = 200
+NO_COUNTS = {"visitors": 0, "sent": 0, "delivered": 0, "clicked": 0, "retried": 0, "failed": {}}
 
 
 class WorkerProcess:
@@ -61,7 +62,6 @@ async def test_a_worker_killed_mid_batch_loses_nothing_another_takes_over(
         for _ in range(SUBSCRIBERS):
             await subscribe(api, new_id(), receiver.device())
         queued = await send_push(api, all=True, title="Everyone")
-        assert queued["visitors"] == SUBSCRIBERS
 
         # Four sends in flight, 20 ms each: the batch takes about a second, and it is killed well before.
         first = WorkerProcess("first", redis_url, STORETAG_PUSH_CONCURRENCY="4")
@@ -80,7 +80,29 @@ async def test_a_worker_killed_mid_batch_loses_nothing_another_takes_over(
         assert {got.notification.push for got in receiver.received} == {queued["push"]}
         assert receiver.refused == []
         await eventually(lambda: pending_count(redis), 0, within_s=10)
+        assert (await push_stats(api, queued["push"]))["visitors"] == SUBSCRIBERS
         assert second.stop() == 0  # SIGTERM: it finishes and leaves cleanly
+    finally:
+        await receiver.stop()
+
+
+async def test_storetag_worker_knows_the_segments_of_the_rule_modules(
+    api: httpx.AsyncClient, redis_url: str, workers: list[WorkerProcess]
+) -> None:
+    receiver = Receiver(shop().vapid_public_key)
+    await receiver.start()
+    try:
+        loyal, other = new_id(), new_id()
+        await subscribe(api, loyal, receiver.device())
+        await subscribe(api, other, receiver.device())
+        for order in range(3):
+            await track(api, loyal, "purchase", order_id=f"o{order}", value=20)
+        queued = await send_push(api, segment="loyal_customer", title="Early access")
+        workers.append(WorkerProcess("segments", redis_url))
+        await until(lambda: len(receiver.received) == 1, within_s=30)
+        expected = {**NO_COUNTS, "visitors": 1, "sent": 1, "delivered": 1}
+        await eventually(lambda: push_stats(api, queued["push"]), expected, within_s=10)
+        assert [(got.device, got.notification.visitor) for got in receiver.received] == [("d0", loyal)]
     finally:
         await receiver.stop()
 
