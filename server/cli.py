@@ -83,24 +83,32 @@ def demo(args: argparse.Namespace) -> None:
         "demo shop on http://%s:%d (tag and API on %s)", args.host, args.port, api_url
     )
 
+    async def serve_all() -> None:
+        await asyncio.gather(*(server.serve() for server in servers))
+
     async def run_all() -> None:
         if api is None:
-            await asyncio.gather(*(server.serve() for server in servers))
-            return
+            return await serve_all()
         runtime = api.state.runtime
         # The shop's catalogue, so recommendations show it from the first visit.
         rows = [msgspec.convert(row, CatalogRow) for row in catalog_rows(f"http://{args.host}:{args.port}")]
         await load(runtime.recs.catalog, site.key, site.currency, rows)
+        if settings.redis_url is not None:  # pushes are sent by `storetag worker` processes on that Redis
+            return await serve_all()
         # The embedded store lives in this process, so the push worker does too.
         stop = asyncio.Event()
         async with Sender(settings.push_allow_private, settings.push_concurrency) as sender:
-            segments = runtime.engine.segments
             push_worker = Worker(
-                settings, runtime.sites, runtime.store.redis, sender, consumer="demo", segments=segments
+                settings,
+                runtime.sites,
+                runtime.store.redis,
+                sender,
+                consumer="demo",
+                segments=runtime.engine.segments,
             )
             sending = asyncio.create_task(push_worker.run(stop))
             try:
-                await asyncio.gather(*(server.serve() for server in servers))
+                await serve_all()
             finally:
                 stop.set()
                 await sending
