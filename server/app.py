@@ -50,6 +50,18 @@ async def read_body(request: Request, limit: int) -> bytes | None:
     return bytes(body)
 
 
+async def from_the_tag(request: Request) -> tuple[str | None, dict[str, str], bytes | None]:
+    """A request the tag sends: its origin, the CORS headers for the answer, and its body (None: too large,
+    answer `too_large(cors)`)."""
+    origin = request.headers.get("origin")
+    cors = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"} if origin else {}
+    return origin, cors, await read_body(request, p.MAX_BODY_BYTES)
+
+
+def too_large(cors: dict[str, str]) -> Response:
+    return error(413, f"body over {p.MAX_BODY_BYTES // 1024} KB", cors)
+
+
 def asset_response(request: Request, asset: Asset) -> Response:
     headers = {
         "ETag": asset.etag,
@@ -102,11 +114,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return code.upper() if len(code) == 2 and code.isalpha() else ""
 
     async def post_events(request: Request) -> Response:
-        origin = request.headers.get("origin")
-        cors = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"} if origin else {}
-        body = await read_body(request, p.MAX_BODY_BYTES)
+        origin, cors, body = await from_the_tag(request)
         if body is None:
-            return error(413, f"body over {p.MAX_BODY_BYTES // 1024} KB", cors)
+            return too_large(cors)
         try:
             batch = p.batch_decoder.decode(body)
             with runtime.breaker.guard():
@@ -166,11 +176,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     async def push_subscription(request: Request) -> Response:
         """POST stores a device's subscription, DELETE removes it; both as text/plain from the tag."""
-        origin = request.headers.get("origin")
-        cors = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"} if origin else {}
-        body = await read_body(request, p.MAX_BODY_BYTES)
+        origin, cors, body = await from_the_tag(request)
         if body is None:
-            return error(413, f"body over {p.MAX_BODY_BYTES // 1024} KB", cors)
+            return too_large(cors)
         subscriptions = runtime.push.subscriptions
         now_ms = int(runtime.clock() * 1000)
         try:

@@ -460,17 +460,22 @@ class NotificationButton(Base):
     url: Url = ""
 
 
-class Notification(Base):
-    """The encrypted payload of a push: what the service worker shows, and where a click goes. `api`,
-    `site` and `visitor` let the worker report the click (it has no access to the page's storage)."""
+class NotificationContent(Base, kw_only=True):
+    """What a notification shows, and where a click on it (or on one of its buttons) goes."""
 
-    push: ItemId
     title: Text
     body: Text = ""
     icon: Url = ""
     image: Url = ""
     url: Url = ""
     buttons: Annotated[list[NotificationButton], Meta(max_length=2)] = []
+
+
+class Notification(NotificationContent, kw_only=True):
+    """The encrypted payload of a push: what the service worker shows, and where a click goes. `api`,
+    `site` and `visitor` let the worker report the click (it has no access to the page's storage)."""
+
+    push: ItemId
     rule: Text = ""
     api: Url = ""
     site: str = ""
@@ -491,16 +496,10 @@ Topic = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
 TtlSeconds = Annotated[int, Meta(ge=0, le=28 * 86400)]
 
 
-class PushSend(Base, kw_only=True):
+class PushSend(NotificationContent, kw_only=True):
     """POST /v1/admin/sites/{site}/push: a notification now, to exactly one of a visitor (all their devices
     and, once identified, the customer's), a customer id, a named segment, or every subscriber."""
 
-    title: Text
-    body: Text = ""
-    icon: Url = ""
-    image: Url = ""
-    url: Url = ""
-    buttons: Annotated[list[NotificationButton], Meta(max_length=2)] = []
     visitor: VisitorId | None = None
     customer: ItemId | None = None
     segment: Annotated[str, Meta(max_length=100)] | None = None
