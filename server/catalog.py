@@ -9,7 +9,8 @@ Both are bounded by the catalog's size, so neither needs a TTL.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 from urllib.parse import urljoin, urlsplit
 
 import msgspec
@@ -61,6 +62,7 @@ _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Product)
 
 
+@lru_cache(maxsize=8192)
 def http_url(url: str, base: str = "") -> str:
     """The URL made absolute against base, or "" unless it is http(s): nothing else is ever rendered."""
     url = url.strip()
@@ -105,6 +107,11 @@ def seen_in(props: p.ProductProps, page_url: str, currency: str) -> Product:
     )
 
 
+def decoded(records: Mapping[str, bytes]) -> dict[str, Product]:
+    """Products from their stored records (id → msgpack)."""
+    return {item: _decoder.decode(raw) for item, raw in records.items()}
+
+
 def _bytes(raw: object) -> bytes:
     return raw if isinstance(raw, bytes) else str(raw).encode()
 
@@ -125,7 +132,7 @@ class Catalog:
         if not ids:
             return {}
         raws = await self.redis.hmget(catalog_key(site), list(ids))
-        return {item: _decoder.decode(_bytes(raw)) for item, raw in zip(ids, raws, strict=True) if raw}
+        return decoded({item: _bytes(raw) for item, raw in zip(ids, raws, strict=True) if raw})
 
     async def size(self, site: str) -> int:
         return int(await self.redis.hlen(catalog_key(site)))

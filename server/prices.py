@@ -8,7 +8,7 @@ from babel import Locale, UnknownLocaleError
 from babel.numbers import format_currency
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=16384)
 def format_price(amount: float, currency: str, locale: str) -> str:
     """`format_price(1234.5, "EUR", "de_DE")` → "1.234,50 €"; an unknown locale or currency still reads."""
     try:

@@ -4,7 +4,8 @@ Each strategy ranks candidates from the signals in Redis. `recommend` then drops
 cart, what the visitor bought (except for recently viewed), for "for you" what they viewed last, and what
 the catalog does not offer (unknown, removed, out of stock, without title or URL), and tops a short list
 up from the rest of its chain, whose stages are computed concurrently; neighbour lists are blended inside
-Redis. A slot costs two to four round trips to Redis.
+Redis. Rankings read their members' catalog records in the same script, so a list usually costs one
+round trip to Redis, and one more when it falls back.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 
 from server import protocol as p
-from server.catalog import Catalog, Product
+from server.catalog import Catalog, Product, decoded
 from server.recs_spec import Recs, Strategy
 from server.recs_store import (
     BOUGHT_NORM,
@@ -29,6 +30,7 @@ from server.recs_store import (
     VIEWED_NORM,
     VIEWED_TOGETHER,
     Family,
+    Ranking,
     SignalStore,
 )
 from server.signals import learn
@@ -154,6 +156,8 @@ class Lookup:
         self.item = strategy.item if strategy.item is not None else ctx.item
         self.category = strategy.category
         self.known: dict[str, Product] = {}
+        # Ids whose records have been read, found or not: none is read twice.
+        self.asked: set[str] = set()
         self._current: asyncio.Future[dict[str, Product]] | None = None
         self.strategies: dict[str, Callable[[], Awaitable[list[str]]]] = {
             "recently_viewed": self.recently_viewed,
@@ -170,8 +174,9 @@ class Lookup:
         return await self.strategies[strategy]()
 
     async def records(self, ids: Sequence[str]) -> dict[str, Product]:
-        missing = [item for item in ids if item not in self.known]
+        missing = [item for item in ids if item not in self.asked]
         self.known.update(await self.catalog.get(self.site, missing))
+        self.asked.update(missing)
         return {item: self.known[item] for item in ids if item in self.known}
 
     async def current(self) -> Product | None:
@@ -180,7 +185,8 @@ class Lookup:
             return None
         if self._current is None:
             self._current = asyncio.ensure_future(self.records([self.item]))
-        return (await self._current).get(self.item)
+        await self._current
+        return self.known.get(self.item)
 
     async def recently_viewed(self) -> list[str]:
         return list(reversed(self.ctx.recent))
@@ -196,7 +202,7 @@ class Lookup:
         return await self._top(POP, f"c:{category}") if category else []
 
     async def trending(self) -> list[str]:
-        [hot] = await self.signals.tops(self.site, [(HOT, "all", TRENDING_POOL)], self.now_s)
+        hot = (await self.signals.tops(self.site, [(HOT, "all", TRENDING_POOL)], self.now_s))[0].scores
         [usual] = await self.signals.scores(self.site, [(POP, "all", list(hot))], self.now_s)
         # Rates per second over each half-life: the last day's against the week's, plus a prior.
         recent = HOT.decay.factor(self.now_s, HOT.decay.era(self.now_s)) * HOT.decay.half_life_s
@@ -230,13 +236,18 @@ class Lookup:
             sources.setdefault(item, 0.5)
         if not sources:
             return []
-        viewed, bought = await self.signals.neighbours(
-            self.site,
-            [(VIEWED_TOGETHER, VIEWED_NORM, sources), (BOUGHT_TOGETHER, BOUGHT_NORM, sources)],
-            self.n,
-            self.n,
-            SHRINK,
-            self.now_s,
+        also = self._also()
+        viewed, bought = (
+            self._keep(ranking, also)
+            for ranking in await self.signals.neighbours(
+                self.site,
+                [(VIEWED_TOGETHER, VIEWED_NORM, sources), (BOUGHT_TOGETHER, BOUGHT_NORM, sources)],
+                self.n,
+                self.n,
+                SHRINK,
+                self.now_s,
+                also,
+            )
         )
         for item, score in bought.items():
             viewed[item] = viewed.get(item, 0.0) + score
@@ -260,16 +271,31 @@ class Lookup:
         return sorted(same, key=closeness, reverse=True)
 
     async def _top(self, family: Family, sub: str) -> list[str]:
-        [top] = await self.signals.tops(self.site, [(family, sub, self.n)], self.now_s)
-        return list(top)
+        also = self._also()
+        [top] = await self.signals.tops(self.site, [(family, sub, self.n)], self.now_s, True, also)
+        return list(self._keep(top, also))
 
     async def _neighbours(self, family: Family, norm: Family, sources: dict[str, float]) -> dict[str, float]:
         if not sources:
             return {}
+        also = self._also()
         [blend] = await self.signals.neighbours(
-            self.site, [(family, norm, sources)], self.n, self.n, SHRINK, self.now_s
+            self.site, [(family, norm, sources)], self.n, self.n, SHRINK, self.now_s, also
         )
-        return blend
+        return self._keep(blend, also)
+
+    def _also(self) -> str:
+        """The page's product, while its record is still to read: rankings read it with theirs."""
+        return self.item if self.item and self.item not in self.asked else ""
+
+    def _keep(self, ranking: Ranking, also: str) -> dict[str, float]:
+        """The ranking's scores; the records read with it join those known to this list."""
+        fresh = {item: raw for item, raw in ranking.records.items() if item not in self.known}
+        self.known.update(decoded(fresh))
+        self.asked.update(ranking.scores)
+        if also:
+            self.asked.add(also)
+        return ranking.scores
 
 
 def _ranked(scores: dict[str, float]) -> list[str]:

@@ -22,6 +22,7 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 
+from server.catalog import catalog_key
 from server.decay import Decay, Write
 from server.write_behind import WriteBehind
 
@@ -95,19 +96,46 @@ def _text(raw: bytes | str) -> str:
     return raw.decode() if isinstance(raw, bytes) else raw
 
 
+# The catalog records of the members of a ranking, read in the script that ranks them, so that a list
+# costs one round trip: `ranking` is flattened (member, score, …), `also` one more id ("": none), for the
+# page's own product; records are false where there is none.
+_RECORDS_OF = """
+local function records_of(catalog, ranking, also)
+  local ids = {}
+  for i = 1, #ranking, 2 do ids[#ids + 1] = ranking[i] end
+  if also ~= '' then ids[#ids + 1] = also end
+  if #ids == 0 then return {} end
+  return redis.call('HMGET', catalog, unpack(ids))
+end
+"""
+
+# KEYS[1] a sorted set, KEYS[2] the catalog; ARGV[1] how many, ARGV[2] `also`. Returns its top members with
+# their scores, flattened, and their records.
+_TOP = (
+    _RECORDS_OF
+    + """
+local top = redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES')
+return {top, records_of(KEYS[2], top, ARGV[2])}
+"""
+)
+
 # Blends neighbour lists, each member scored by the cosine of its co-occurrence with the source:
 # together / sqrt((own weight + shrink) * (member's weight + shrink)), times the source's weight.
-# KEYS: each source's neighbour set, then the norm set. ARGV: per-source count, shrink, how many to return,
-# then each source's id and weight. Returns the best members and their scores, flattened.
-_BLEND = """
-local norm, n, shrink, top = KEYS[#KEYS], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+# KEYS: each source's neighbour set, then the norm set, then the catalog. ARGV: per-source count, shrink,
+# how many to return, `also`, then each source's id and weight. Returns the best members and their scores,
+# flattened, and their records.
+_BLEND = (
+    _RECORDS_OF
+    + """
+local catalog, norm = KEYS[#KEYS], KEYS[#KEYS - 1]
+local n, shrink, top = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local weights, scores, order = {}, {}, {}
 local function weight(item)
   if weights[item] == nil then weights[item] = tonumber(redis.call('ZSCORE', norm, item) or 0) + shrink end
   return weights[item]
 end
-for i = 1, #KEYS - 1 do
-  local source, w = ARGV[2 + 2 * i], tonumber(ARGV[3 + 2 * i])
+for i = 1, #KEYS - 2 do
+  local source, w = ARGV[3 + 2 * i], tonumber(ARGV[4 + 2 * i])
   local near = redis.call('ZREVRANGE', KEYS[i], 0, n - 1, 'WITHSCORES')
   for j = 1, #near, 2 do
     local item = near[j]
@@ -126,8 +154,24 @@ for i = 1, math.min(top, #order) do
   out[#out + 1] = order[i]
   out[#out + 1] = tostring(scores[order[i]])
 end
-return out
+return {out, records_of(catalog, out, ARGV[4])}
 """
+)
+
+
+class Ranking(NamedTuple):
+    """Members best first with their scores, and the raw catalog records of those that have one (and of
+    the id asked for `also`, if it has one)."""
+
+    scores: dict[str, float]
+    records: dict[str, bytes]
+
+
+def _ranking(flat: Sequence[bytes], records: Sequence[bytes | None], also: str) -> Ranking:
+    members = [_text(member) for member in flat[::2]]
+    scores = {member: float(score) for member, score in zip(members, flat[1::2], strict=True)}
+    ids = [*members, also] if also else members
+    return Ranking(scores, {item: raw for item, raw in zip(ids, records, strict=True) if raw})
 
 
 def signal_key(site: str, family: str, era: int, sub: str) -> str:
@@ -233,17 +277,28 @@ class SignalStore:
             pipe.eval(_COUNT, 1, stats_key(site), *args)
 
     async def tops(
-        self, site: str, wanted: Sequence[tuple[Family, str, int]], now_s: float
-    ) -> list[dict[str, float]]:
-        """For each (family, sub, n): the current era's top n members with their scores, best first."""
+        self,
+        site: str,
+        wanted: Sequence[tuple[Family, str, int]],
+        now_s: float,
+        records: bool = False,
+        also: str = "",
+    ) -> list[Ranking]:
+        """For each (family, sub, n): the current era's top n members with their scores, best first; with
+        `records`, their catalog records (and that of `also`) read in the same step."""
         if not wanted:
             return []
         async with self.redis.pipeline(transaction=False) as pipe:
             for family, sub, n in wanted:
                 key = signal_key(site, family.name, family.decay.era(now_s), sub)
-                pipe.zrevrange(key, 0, n - 1, withscores=True)
+                if records:
+                    pipe.eval(_TOP, 2, key, catalog_key(site), n, also)
+                else:
+                    pipe.zrevrange(key, 0, n - 1, withscores=True)
             replies = await pipe.execute()
-        return [{_text(member): score for member, score in reply} for reply in replies]
+        if records:
+            return [_ranking(flat, records, also) for flat, records in replies]
+        return [Ranking({_text(member): score for member, score in reply}, {}) for reply in replies]
 
     async def scores(
         self, site: str, wanted: Sequence[tuple[Family, str, Sequence[str]]], now_s: float
@@ -270,20 +325,23 @@ class SignalStore:
         top: int,
         shrink: float,
         now_s: float,
-    ) -> list[dict[str, float]]:
+        also: str = "",
+    ) -> list[Ranking]:
         """For each (family, its norm family, sources → weight): the `top` best neighbours of the sources
-        blended, scored by cosine (see _BLEND), best first; one round trip for all."""
+        blended, scored by cosine (see _BLEND), best first, with their catalog records (and that of
+        `also`); one round trip for all."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for family, norm, sources in wanted:
                 era = family.decay.era(now_s)
                 keys = [signal_key(site, family.name, era, source) for source in sources]
-                keys.append(signal_key(site, norm.name, era, "n"))
-                args: list[str | float] = [per_source, repr(shrink * norm.decay.factor(now_s, era)), top]
+                keys += [signal_key(site, norm.name, era, "n"), catalog_key(site)]
+                shrunk = repr(shrink * norm.decay.factor(now_s, era))
+                args: list[str | float] = [per_source, shrunk, top, also]
                 for source, weight in sources.items():
                     args += [source, repr(weight)]
                 pipe.eval(_BLEND, len(keys), *keys, *args)
             replies = await pipe.execute()
-        return [{_text(reply[i]): float(reply[i + 1]) for i in range(0, len(reply), 2)} for reply in replies]
+        return [_ranking(flat, records, also) for flat, records in replies]
 
     async def stats(self, site: str) -> dict[str, float]:
         if self.behind is not None:
