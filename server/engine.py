@@ -182,10 +182,10 @@ class Engine:
         visits: dict[str, Visit] = {}
         started, history_of = state.session.started, state.actions
         for rule, types in plan.calls:
-            event_type = types[0] if len(types) == 1 else max(types, key=position.__getitem__)
             spec, action = rule.spec, None
             history = history_of.get(rule.id)
             if history is None or spec.allows(history, started, now_ms):
+                event_type = types[0] if len(types) == 1 else max(types, key=position.__getitem__)
                 visit = visits.get(event_type)
                 if visit is None:
                     visit = visits[event_type] = Visit(state, latest[event_type], site, now_ms, self.segments)
@@ -198,21 +198,22 @@ class Engine:
                     self.failures[rule.id] += 1
                     log.exception("rule %s failed; skipped", rule.id)
                     action = None
-            if isinstance(action, Push):
-                # Not a pop-up: it goes to the schedule, and site-wide pop-up limits do not hold it back.
-                pushes.append(Decision(rule, action))
-            elif (
-                action is None
-                or (site_limited and not spec.transactional and not isinstance(action, Recs))
-                or (isinstance(action, PushPrompt) and not self._may_prompt(state, site))
-            ):
+            if action is None:
                 # Only an action on a later trigger can be armed in the tag: one shown `now` is gone.
                 if spec.trigger != "now":
                     withdrawn.append(rule.id)
+            elif isinstance(action, Push):
+                # Not a pop-up: it goes to the schedule, and site-wide pop-up limits do not hold it back.
+                pushes.append(Decision(rule, action))
             elif isinstance(action, Recs):
                 # A list is no pop-up: site-wide pop-up limits do not hold it back.
                 if action.slot in state.session.slots:
                     fills.setdefault(action.slot, Decision(rule, action))
+            elif (site_limited and not spec.transactional) or (
+                isinstance(action, PushPrompt) and not self._may_prompt(state, site)
+            ):
+                if spec.trigger != "now":
+                    withdrawn.append(rule.id)
             else:
                 slots[spec.trigger].append(Decision(rule, action))
         return Decisions(list(slots.values()), withdrawn, list(fills.values()), pushes)
