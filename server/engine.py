@@ -204,7 +204,9 @@ class Engine:
                     withdrawn.append(rule.id)
             elif isinstance(action, Push):
                 # Not a pop-up: it goes to the schedule, and site-wide pop-up limits do not hold it back.
-                pushes.append(Decision(rule, action))
+                # A site without web push (no VAPID key) has no device to send it to.
+                if site.vapid_public_key:
+                    pushes.append(Decision(rule, action))
             elif isinstance(action, Recs):
                 # A list is no pop-up: site-wide pop-up limits do not hold it back.
                 if action.slot in state.session.slots:

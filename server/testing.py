@@ -53,6 +53,9 @@ TEST_SITE = Site(
     secret="test-secret",
     settings={"free_shipping_over": 50},
 )
+# The test shop with web push on: push prompts and pushes are only for a site with a VAPID key. The
+# simulator's sender signs nothing, so the pair need not be real.
+PUSH_SITE = msgspec.structs.replace(TEST_SITE, vapid_public_key="BPUBLIC", vapid_private_key="private")
 
 
 @dataclass(frozen=True)

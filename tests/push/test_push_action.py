@@ -1,4 +1,5 @@
-"""The Push rule action: no trigger slot, no site pop-up limit, checked arguments."""
+"""The Push rule action: no trigger slot, no site pop-up limit, only on a site with web push, checked
+arguments."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import msgspec
 import pytest
 
 from server.rules import Push
-from server.testing import TEST_SITE, Simulator
+from server.testing import PUSH_SITE, TEST_SITE, Simulator
 from tests.rulefiles import rule_source, write_rules
 
 PUSH_SOURCE = (
@@ -21,7 +22,7 @@ PUSH_SOURCE = (
 
 async def test_a_push_takes_no_pop_up_slot_and_site_limits_do_not_hold_it(tmp_path: Path) -> None:
     rules = write_rules(tmp_path, hello=rule_source(), nudge=PUSH_SOURCE)
-    site = msgspec.structs.replace(TEST_SITE, popups_per_session=1)
+    site = msgspec.structs.replace(PUSH_SITE, popups_per_session=1)
     sim = Simulator(rule_dirs=[rules], site=site)
     await sim.subscribe_push()
     [popup] = await sim.page_view()
@@ -30,6 +31,13 @@ async def test_a_push_takes_no_pop_up_slot_and_site_limits_do_not_hold_it(tmp_pa
     [push] = await sim.scheduled_pushes()
     assert (push.rule, push.due_in_s, push.unless) == ("nudge", 600, ["signup"])
     await sim.track("signup", source="footer")
+    assert await sim.scheduled_pushes() == []
+
+
+async def test_a_site_without_web_push_schedules_no_push(tmp_path: Path) -> None:
+    sim = Simulator(rule_dirs=[write_rules(tmp_path, nudge=PUSH_SOURCE)], site=TEST_SITE)
+    assert not sim.site.vapid_public_key
+    assert await sim.page_view() == []
     assert await sim.scheduled_pushes() == []
 
 

@@ -8,7 +8,7 @@ from collections.abc import Awaitable
 import httpx
 import redis.asyncio as aioredis
 
-from server.testing import Simulator
+from server.testing import PUSH_SITE, Simulator
 from server.worker import Worker
 from tests.push.conftest import AUTH, Clock, drain, identify, shop, subscribe, track
 from tests.push.receiver import Receiver
@@ -125,7 +125,7 @@ async def test_a_purchase_from_a_visitor_with_nothing_pending_makes_no_push_call
 
 
 async def test_a_purchase_cancels_a_push_that_is_due_while_the_workers_are_down() -> None:
-    sim = Simulator(rules=["abandoned_cart"])  # one clock for the server and the worker
+    sim = Simulator(rules=["abandoned_cart"], site=PUSH_SITE)  # one clock for the server and the worker
     await sim.subscribe_push()
     await sim.track("cart_add", id="mug", price=12)
     sim.advance(hours=3)  # due for hours, and no worker ran

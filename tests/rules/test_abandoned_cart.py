@@ -1,8 +1,8 @@
-from server.testing import Simulator
+from server.testing import PUSH_SITE, Simulator
 
 
 async def test_a_subscribed_visitor_with_a_cart_gets_a_push_half_an_hour_later() -> None:
-    sim = Simulator(rules=["abandoned_cart"])
+    sim = Simulator(rules=["abandoned_cart"], site=PUSH_SITE)
     await sim.subscribe_push()
     assert await sim.track("cart_add", id="mug", price=12, qty=2) == []  # a push, not a pop-up
     [push] = await sim.scheduled_pushes()
@@ -15,7 +15,7 @@ async def test_a_subscribed_visitor_with_a_cart_gets_a_push_half_an_hour_later()
 
 
 async def test_adding_more_moves_the_one_pending_push_later() -> None:
-    sim = Simulator(rules=["abandoned_cart"])
+    sim = Simulator(rules=["abandoned_cart"], site=PUSH_SITE)
     await sim.subscribe_push()
     await sim.track("cart_add", id="mug", price=12)
     sim.advance(minutes=20)
@@ -25,7 +25,7 @@ async def test_adding_more_moves_the_one_pending_push_later() -> None:
 
 
 async def test_a_purchase_or_an_emptied_cart_cancels_it() -> None:
-    sim = Simulator(rules=["abandoned_cart"])
+    sim = Simulator(rules=["abandoned_cart"], site=PUSH_SITE)
     await sim.subscribe_push()
     await sim.track("cart_add", id="mug", price=12)
     await sim.track("purchase", order_id="o1", value=12)
@@ -40,7 +40,7 @@ async def test_a_purchase_or_an_emptied_cart_cancels_it() -> None:
 
 
 async def test_at_most_one_push_a_day_counting_pushes_sent() -> None:
-    sim = Simulator(rules=["abandoned_cart"])
+    sim = Simulator(rules=["abandoned_cart"], site=PUSH_SITE)
     await sim.subscribe_push()
     await sim.track("cart_add", id="mug", price=12)
     sim.advance(minutes=31)
@@ -53,6 +53,6 @@ async def test_at_most_one_push_a_day_counting_pushes_sent() -> None:
 
 
 async def test_visitors_who_cannot_get_a_push_get_nothing_scheduled() -> None:
-    sim = Simulator(rules=["abandoned_cart"])
+    sim = Simulator(rules=["abandoned_cart"], site=PUSH_SITE)
     await sim.track("cart_add", id="mug", price=12)
     assert await sim.scheduled_pushes() == []

@@ -1,8 +1,8 @@
-from server.testing import Simulator
+from server.testing import PUSH_SITE, Simulator
 
 
 async def test_a_product_viewed_twice_and_left_gets_a_push_two_hours_later() -> None:
-    sim = Simulator(rules=["browse_abandonment"])
+    sim = Simulator(rules=["browse_abandonment"], site=PUSH_SITE)
     await sim.subscribe_push()
     await sim.product_page("lamp")
     assert await sim.scheduled_pushes() == []
@@ -16,7 +16,7 @@ async def test_a_product_viewed_twice_and_left_gets_a_push_two_hours_later() -> 
 
 
 async def test_putting_something_in_the_cart_cancels_it() -> None:
-    sim = Simulator(rules=["browse_abandonment"])
+    sim = Simulator(rules=["browse_abandonment"], site=PUSH_SITE)
     await sim.subscribe_push()
     await sim.product_page("lamp")
     await sim.product_page("lamp")
@@ -27,7 +27,7 @@ async def test_putting_something_in_the_cart_cancels_it() -> None:
 
 
 async def test_a_visitor_with_a_cart_is_left_to_the_abandoned_cart_push() -> None:
-    sim = Simulator(rules=["browse_abandonment"])
+    sim = Simulator(rules=["browse_abandonment"], site=PUSH_SITE)
     await sim.subscribe_push()
     await sim.track("cart_add", id="mug", price=12)
     await sim.product_page("lamp")

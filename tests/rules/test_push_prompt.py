@@ -1,9 +1,5 @@
-import msgspec
-
 from server import protocol as p
-from server.testing import TEST_SITE, Simulator
-
-PUSH_SITE = msgspec.structs.replace(TEST_SITE, vapid_public_key="BPUBLIC", vapid_private_key="private")
+from server.testing import PUSH_SITE, Simulator
 
 
 def simulator() -> Simulator:
