@@ -15,8 +15,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.browser.conftest import eventually
-from tests.conftest import SITES_FILE, LiveServer, free_port
+from tests.conftest import LiveServer, free_port
 from tests.fault.redis_server import AOF_EVERYSEC, RedisServer
+from tests.push.conftest import PUSH_SITES
 from tests.rulefiles import rule_source, write_rules
 from tests.wire import SHOP_ORIGIN, batch, event, new_id, post
 
@@ -130,7 +131,7 @@ async def restart(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Res
     port = free_port()
     env = {
         "REDIS_URL": redis_server.url,
-        "STORETAG_SITES": str(SITES_FILE),
+        "STORETAG_SITES": str(PUSH_SITES),  # the shop with web push on, so that pushes are scheduled
         "STORETAG_RULES": str(rules),
         "STORETAG_ADMIN_TOKEN_SHA256": hashlib.sha256(TOKEN.encode()).hexdigest(),
     }
