@@ -141,7 +141,9 @@ class Runtime:
                 await self._redeem(site, event.props, now_ms, counts, revenue)
         await self.push.after_batch(site, batch.visitor, state, applied, decisions.pushes, now_ms)
         await self.stats.record(site.key, now_ms, counts, revenue)
-        return p.Answer(actions=actions, withdraw=withdrawn)
+        return p.Answer(
+            actions=actions, withdraw=withdrawn if batch.armed is None else held(withdrawn, batch.armed)
+        )
 
     async def recs_for(self, query: p.RecsQuery, origin: str | None) -> p.Answer:
         """One slot's list for a visitor, as the tag would get it on a page with that slot and item;
@@ -231,6 +233,14 @@ def action_counts(applied: list[p.Event]) -> tuple[Counter[str], dict[str, float
         if isinstance(event, p.ActionShown | p.ActionClicked | p.ActionClosed):
             counts[f"{event.props.action}:{p.type_of(event).removeprefix('action_')}"] += 1
     return counts, defaultdict(float)
+
+
+def held(withdrawn: list[str], armed: list[str]) -> list[str]:
+    """What to withdraw among the actions the page holds armed ("*" drops them all)."""
+    if "*" in withdrawn:
+        return ["*"] if armed else []
+    holding = set(armed)
+    return [rule_id for rule_id in withdrawn if rule_id in holding]
 
 
 def _fillers(fills: Sequence[Decision]) -> list[Recs]:

@@ -13,6 +13,7 @@ from msgspec import Meta, Struct, field
 
 MAX_EVENTS_PER_BATCH = 100
 MAX_BODY_BYTES = 64 * 1024
+MAX_ARMED = 100
 
 SiteKey = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
 # The tag makes 128-bit random ids (32 hex chars); other clients may use any url-safe id of that strength.
@@ -262,6 +263,9 @@ class EventBatch(Base):
     events: list[Event]
     # A random id per batch: a batch retried from the tag's queue is applied once.
     batch: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{8,64}$")] | None = None
+    # The ids of the actions the page holds armed, when no other batch of its awaits an answer: the answer
+    # withdraws only among them. None (no such list, or a batch in flight): any action may be armed.
+    armed: Annotated[list[ItemId], Meta(max_length=MAX_ARMED)] | None = None
 
 
 class ActionBase(Base, tag_field="kind"):

@@ -117,10 +117,14 @@ class Simulator:
     def advance(self, *, seconds: float = 0, minutes: float = 0, hours: float = 0, days: float = 0) -> None:
         self.now += seconds + 60 * minutes + 3600 * hours + 86400 * days
 
-    async def send(self, *events: p.Event) -> list[p.Action]:
+    async def send(self, *events: p.Event, armed: Iterable[str] | None = None) -> list[p.Action]:
         """Posts one batch and returns the actions answered. As the tag does, actions triggered `now` are
-        shown at once; others stay armed until the test calls fire()."""
-        batch = p.EventBatch(self.site.key, self.visitor, self.session, list(events), secrets.token_hex(16))
+        shown at once; others stay armed until the test calls fire(). `armed`: the ids the page says it
+        holds armed (by default it says nothing, and the answer withdraws whatever may be armed)."""
+        held = None if armed is None else list(armed)
+        batch = p.EventBatch(
+            self.site.key, self.visitor, self.session, list(events), secrets.token_hex(16), held
+        )
         answer = self.last_answer = await self._ingest(batch)
         for action in answer.actions:
             if action.trigger == "now":

@@ -7,6 +7,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from server import protocol as p
 from server.engine import load_rules
 from server.testing import TEST_SITE, Simulator
 from tests.rulefiles import rule_source, write_rules
@@ -101,6 +102,20 @@ async def test_only_actions_the_tag_can_hold_armed_are_withdrawn_when_their_cond
     assert await sim.page_view() == []
     # The armed exit-intent offer is dropped; the greeting showed at once, so nothing of it is armed.
     assert sim.withdrawn == ["exit_offer"]
+
+
+async def test_a_page_that_says_what_it_holds_armed_is_told_to_drop_only_those(tmp_path: Path) -> None:
+    condition = "visit.pages < 2"
+    sim = simulator(
+        tmp_path,
+        exit_offer=rule_source(trigger="exit_intent", condition=condition),
+        half_way=rule_source(trigger="scroll:50", condition=condition),
+    )
+    assert len(await sim.page_view()) == 2
+    assert await sim.send(p.PageView(), armed=["exit_offer"]) == []
+    assert sim.withdrawn == ["exit_offer"]
+    assert await sim.send(p.PageView(), armed=[]) == []
+    assert sim.withdrawn == []
 
 
 async def test_a_rule_can_be_limited_to_a_segment(tmp_path: Path) -> None:
