@@ -97,10 +97,10 @@ class Recommender:
 
     def drain(self, pipe: Pipeline) -> int:
         sightings, self._sightings = self._sightings, defaultdict(dict)
+        queued = 0
         for site, products in sightings.items():
-            for product in products.values():
-                self.catalog.queue_sighting(pipe, site, product)
-        return sum(map(len, sightings.values())) + self.signals.queue_pending(pipe)
+            queued += self.catalog.queue_sightings(pipe, site, list(products.values()))
+        return queued + self.signals.queue_pending(pipe)
 
     def took(self, replies: Sequence[object]) -> None:
         pass
