@@ -9,6 +9,7 @@ Both are bounded by the catalog's size, so neither needs a TTL.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from urllib.parse import urljoin, urlsplit
 
@@ -69,11 +70,17 @@ _json = msgspec.json.Encoder()
 _decoder = msgspec.msgpack.Decoder(Product)
 
 
+# An absolute http(s) URL with a plain host name: what urljoin and urlsplit would accept as it is.
+_PLAIN_HTTP = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]*)?(?:[/?#][^\t\r\n]*)?\Z")
+
+
 def http_url(url: str, base: str = "") -> str:
     """The URL made absolute against base, or "" unless it is http(s): nothing else is ever rendered."""
     url = url.strip()
     # An absolute http(s) URL with no dot segment is what urljoin would give back: skip its cost.
     plain = url.startswith(("https://", "http://")) and "/." not in url
+    if plain and _PLAIN_HTTP.match(url):
+        return url
     absolute = urljoin(base, url) if base and not plain else url
     parts = urlsplit(absolute)
     return absolute if parts.scheme in ("http", "https") and parts.netloc else ""
