@@ -85,12 +85,11 @@ class Recommender:
     async def observe(self, site: Site, state: VisitorState, events: Sequence[p.Event], now_ms: int) -> None:
         """Learns what the batch teaches: signals, sightings of new products, attribution counters; written
         behind the answer."""
-        lessons = learn(state, events, site.currency)
+        seen = self._sightings[site.key]
+        lessons = learn(state, events, site.currency, seen)
         if not (lessons.signals or lessons.counts or lessons.sightings):
             return
-        seen = self._sightings[site.key]
-        for product in lessons.sightings.values():
-            seen.setdefault(product.id, product)
+        seen.update(lessons.sightings)
         self.signals.add_signals(site.key, lessons.signals, now_ms / 1000)
         self.signals.add_counts(site.key, lessons.counts)
         await self.behind.written()

@@ -62,6 +62,10 @@ class Signal(NamedTuple):
     weight: float
 
 
+# A Signal as a plain tuple, as learning makes them (a dozen a batch: a tuple is cheaper to make).
+Increment = tuple[str, str, str, float]
+
+
 # KEYS: sorted sets (one may come twice, from two seconds of a flush). ARGV[1]: JSON, for each key in order
 # [cap, ttl, decay factor, {member: weight, …}]: each member goes up by weight times factor (one argument:
 # packing thousands of arguments costs the client more than the script costs Redis).
@@ -184,7 +188,7 @@ class SignalStore:
         self._increments: defaultdict[str, dict[float, Merged]] = defaultdict(dict)
         self._counts: defaultdict[str, defaultdict[str, float]] = defaultdict(lambda: defaultdict(float))
 
-    def add_signals(self, site: str, signals: Iterable[Signal], now_s: float) -> None:
+    def add_signals(self, site: str, signals: Iterable[Increment], now_s: float) -> None:
         """Merges a batch's increments into what the next flush writes, by the second they were made at:
         over half-lives of a day and more, a second changes a decay factor by less than 1e-5."""
         seconds = self._increments[site]
@@ -213,7 +217,7 @@ class SignalStore:
             queued += 1
         return queued
 
-    def queue_signals(self, pipe: Pipeline, site: str, signals: Iterable[Signal], now_s: float) -> None:
+    def queue_signals(self, pipe: Pipeline, site: str, signals: Iterable[Increment], now_s: float) -> None:
         """These increments, in every era they belong to, now, in script calls of at most
         MAX_KEYS_PER_SCRIPT keys (bulk loads)."""
         merged = _merged()
