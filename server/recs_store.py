@@ -164,9 +164,9 @@ def _queue_adds(pipe: Pipeline, site: str, times: Mapping[float, Merged]) -> int
         for name, subs in families.items():
             family = FAMILIES[name]
             for write in family.decay.writes(now_s):
-                era, ttl, factor = write.era, write.ttl_s, write.factor
+                prefix, ttl, factor = signal_key(site, name, write.era, ""), write.ttl_s, write.factor
                 for sub, members in subs.items():
-                    keys.append(signal_key(site, name, era, sub))
+                    keys.append(prefix + sub)
                     writes.append((_cap(family, sub), ttl, factor, members))
     for start in range(0, len(keys), MAX_KEYS_PER_SCRIPT):
         end = start + MAX_KEYS_PER_SCRIPT

@@ -10,7 +10,7 @@ and the items of one cart or order with each other and an order with the visitor
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Container, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from server import protocol as p
@@ -38,12 +38,14 @@ class Lessons:
         if category:
             self.signals.append(("pop", f"c:{category}", item, weight))
 
-    def pair(self, family: str, a: str, b: str, weight: float) -> None:
-        """Counts a and b together, once per batch and kind of evidence whichever of them comes first."""
-        key = (family, a, b, weight) if a < b else (family, b, a, weight)
-        if a != b and key not in self._paired:
-            self._paired.add(key)
-            self.signals += [(family, a, b, weight), (family, b, a, weight)]
+    def pair(self, family: str, a: str, others: Iterable[str], weight: float) -> None:
+        """Counts a together with each of the others, once per batch and kind of evidence whichever of the
+        two comes first."""
+        for b in others:
+            key = (family, a, b, weight) if a < b else (family, b, a, weight)
+            if a != b and key not in self._paired:
+                self._paired.add(key)
+                self.signals += [(family, a, b, weight), (family, b, a, weight)]
 
 
 def learn(
@@ -56,7 +58,8 @@ def learn(
     for event in events:
         if isinstance(event, p.ProductView):
             views[event.props.id] = views.get(event.props.id, 0) + 1
-    viewed = list(session.products) if views else []
+    # The latest viewed items, one more than pairs need: the item paired may be among them.
+    viewed = list(session.products)[-PAIR_WITH_VIEWED - 1 :] if views else []
     for event in events:
         match event:
             case p.ProductView(props=props):
@@ -67,15 +70,13 @@ def learn(
                 if session.products.get(props.id) == views.pop(props.id, None):
                     lessons.signals.append(("vn", "n", props.id, VIEW))
                     others = [item for item in viewed if item != props.id][-PAIR_WITH_VIEWED:]
-                    for other in others:
-                        lessons.pair("vt", props.id, other, VIEW)
+                    lessons.pair("vt", props.id, others, VIEW)
             case p.CartAdd(props=props):
                 lessons.popular(props.id, props.category, CART)
                 line = session.cart.get(props.id)
                 if line is not None and line.qty == props.qty:  # new in this cart
                     lessons.signals.append(("bn", "n", props.id, CART_PAIR))
-                    for other in session.cart:
-                        lessons.pair("bt", props.id, other, CART_PAIR)
+                    lessons.pair("bt", props.id, session.cart, CART_PAIR)
             case p.Purchase(props=props):
                 _purchase(lessons, state, props)
             case p.RecsShown(props=props):
@@ -92,10 +93,8 @@ def _purchase(lessons: Lessons, state: VisitorState, props: p.PurchaseProps) -> 
         line = next(line for line in props.items if line.id == item)
         lessons.popular(item, line.category, BUY)
         lessons.signals.append(("bn", "n", item, ORDER_PAIR))
-        for other in order[index + 1 :]:
-            lessons.pair("bt", item, other, ORDER_PAIR)
-        for other in earlier:
-            lessons.pair("bt", item, other, HISTORY_PAIR)
+        lessons.pair("bt", item, order[index + 1 :], ORDER_PAIR)
+        lessons.pair("bt", item, earlier, HISTORY_PAIR)
     # A purchase of an item recommended and clicked in this session is credited to its slot.
     credited: set[str] = set()
     for line in props.items:
