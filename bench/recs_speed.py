@@ -1,4 +1,4 @@
-"""Speed of recommendations: the server time of a slot, and what learning from events costs /v1/events.
+"""Speed of recommendations: the server time of a slot, and the CPU learning from events adds to each batch.
 
 1. Slots: 10,000 products and 1,000,000 co-occurrence updates (viewed and bought together, through the real
    write path) are loaded into a redis-server of its own, with 2,000 visitors whose history came through
@@ -6,13 +6,16 @@
    (`Recommender.recommend`) and of whole slots (`Runtime.recs_for`: the visitor's state, the rules, the
    strategy with its fallback chain, the template: all that GET /v1/recs does but HTTP), p50 and p99.
    Goal: p99 ≤ 2 ms for a slot.
-2. Events: POST /v1/events under wrk with bench/events.lua (a third of the events are product views, some
-   cart adds) against `storetag serve` with recommendations on and with STORETAG_RECS=0, in alternating
-   rounds (bench/events_load.py does the measuring); cost = 1 - on/off req/s. Goal: ≤ 10 %.
+2. Learning: 5,760 batches shaped like bench/events.lua's (a third of the events product views, some cart
+   adds) through `Runtime.ingest` (no rules, no HTTP) with recommendations on and off, 32 at a time,
+   alternating in chunks, each chunk's writes behind flushed within its time: process CPU per batch, and
+   cost = on / off - 1. Goal (issue 5): ≤ 10 %. bench/event_cpu.py measures the whole request with the
+   demo rules (run it with and without `--recs-off`).
 
-    .venv/bin/python bench/recs_speed.py [--part slots|events] [--rounds 3] [--duration 10]
+    .venv/bin/python bench/recs_speed.py [--part all|slots|learning] [--no-write]
 
-Prints the figures and writes bench/RECS_SPEED.md. Everything it starts listens on 127.0.0.1 and stops.
+Prints the figures; a run of all parts writes bench/RECS_SPEED.md (one part alone only prints). Everything
+it starts listens on 127.0.0.1 and stops.
 """
 
 from __future__ import annotations
@@ -211,70 +214,82 @@ async def ingest_cpu(redis_url: str, shop: Shop) -> list[str]:
     ]
 
 
-async def slots_part(tmp: Path) -> list[str]:
+async def measure(tmp: Path, part: str) -> list[str]:
     lines = []
     with redis_server(tmp, ev.LOAD_CPU) as redis, _pinned(ev.SERVER_CPU):
-        settings = Settings(redis_url=redis.url)
-        runtime = build_runtime(settings, {SITE.key: SITE}, connect(redis.url), [BUILTIN_RULES_DIR])
-        rng = random.Random(5)
-        shop = Shop(rng)
-        now_s = time.time()
-        print("== loading the catalog, the signals and the visitors", flush=True)
-        started = time.perf_counter()
-        report = await load(runtime.recs.catalog, SITE.key, SITE.currency, shop.rows())
-        updates = await load_signals(runtime, shop, now_s)
-        visitors = await load_visitors(runtime, shop)
-        await runtime.behind.flush()
-        load_s = time.perf_counter() - started
-        keys = int(redis_command(redis.port, "DBSIZE").lstrip(b":"))
-        memory = await runtime.store.redis.info("memory")
-        contexts = []
-        for visitor in visitors[:500]:
-            state = await runtime.store.load(SITE.key, visitor)
-            ctx = Context.of(state)
-            contexts.append(Context(rng.choice(ctx.recent), ctx.cart, ctx.recent, ctx.bought, ctx.category))
-        lines += [
-            f"Loaded {report.loaded:,} products, {updates:,} co-occurrence updates and "
-            f"{len(visitors):,} visitors in {load_s:.0f} s: {keys:,} keys, "
-            f"Redis used_memory {memory['used_memory_human']}.",
-            "",
-            "| list (top 10) | p50 ms | p99 ms | CPU ms/call |",
-            "|---|---:|---:|---:|",
-        ]
-        for name in STRATEGIES:
-            strategy = Strategy(name)
-
-            async def recommend(strategy: Strategy = strategy) -> object:
-                ctx = rng.choice(contexts)
-                return await runtime.recs.recommend(SITE.key, ctx, strategy, 10, int(time.time() * 1000))
-
-            p50, p99, cpu = await timed(recommend)
-            row = f"| strategy `{name}` with its fallback chain | {p50:.2f} | {p99:.2f} | {cpu:.2f} |"
-            lines.append(row)
-            print(f"   {name}: p50 {p50:.2f} ms, p99 {p99:.2f} ms", flush=True)
-        for slot, item in (("product_recs", True), ("cart_recs", False), ("home_recs", False)):
-
-            async def whole_slot(slot: str = slot, item: bool = item) -> object:
-                visitor = rng.choice(visitors[:500])
-                query = p.RecsQuery(SITE.key, visitor, slot, rng.choice(shop.items) if item else None)
-                answer = await runtime.recs_for(query, None)
-                assert answer.actions, f"slot {slot} came back empty"
-                return answer
-
-            p50, p99, cpu = await timed(whole_slot)
-            row = (
-                f"| whole slot `{slot}` (state, rules, list, template) | {p50:.2f} | {p99:.2f} | {cpu:.2f} |"
-            )
-            lines.append(row)
-            print(f"   slot {slot}: p50 {p50:.2f} ms, p99 {p99:.2f} ms", flush=True)
-        await runtime.store.redis.aclose()
-        lines += ["", *await ingest_cpu(redis.url, shop)]
+        shop = Shop(random.Random(5))
+        if part in ("all", "slots"):
+            lines += await slots_part(redis.url, redis.port, shop)
+        if part in ("all", "learning"):
+            if part == "learning":  # as after the slots part: the catalog knows the products
+                runtime = build_runtime(
+                    Settings(redis_url=redis.url), {SITE.key: SITE}, connect(redis.url), []
+                )
+                await load(runtime.recs.catalog, SITE.key, SITE.currency, shop.rows())
+                await runtime.store.redis.aclose()
+            lines += [*([""] if lines else []), *await ingest_cpu(redis.url, shop)]
     load1, load5, _ = os.getloadavg()
     lines += [
         "",
         f"Machine load average while measuring: {load1:.1f} (1 min), {load5:.1f} (5 min); "
         f"{os.cpu_count()} CPUs.",
     ]
+    return lines
+
+
+async def slots_part(redis_url: str, redis_port: int, shop: Shop) -> list[str]:
+    lines = []
+    settings = Settings(redis_url=redis_url)
+    runtime = build_runtime(settings, {SITE.key: SITE}, connect(redis_url), [BUILTIN_RULES_DIR])
+    rng = shop.rng
+    now_s = time.time()
+    print("== loading the catalog, the signals and the visitors", flush=True)
+    started = time.perf_counter()
+    report = await load(runtime.recs.catalog, SITE.key, SITE.currency, shop.rows())
+    updates = await load_signals(runtime, shop, now_s)
+    visitors = await load_visitors(runtime, shop)
+    await runtime.behind.flush()
+    load_s = time.perf_counter() - started
+    keys = int(redis_command(redis_port, "DBSIZE").lstrip(b":"))
+    memory = await runtime.store.redis.info("memory")
+    contexts = []
+    for visitor in visitors[:500]:
+        state = await runtime.store.load(SITE.key, visitor)
+        ctx = Context.of(state)
+        contexts.append(Context(rng.choice(ctx.recent), ctx.cart, ctx.recent, ctx.bought, ctx.category))
+    lines += [
+        f"Loaded {report.loaded:,} products, {updates:,} co-occurrence updates and "
+        f"{len(visitors):,} visitors in {load_s:.0f} s: {keys:,} keys, "
+        f"Redis used_memory {memory['used_memory_human']}.",
+        "",
+        "| list (top 10) | p50 ms | p99 ms | CPU ms/call |",
+        "|---|---:|---:|---:|",
+    ]
+    for name in STRATEGIES:
+        strategy = Strategy(name)
+
+        async def recommend(strategy: Strategy = strategy) -> object:
+            ctx = rng.choice(contexts)
+            return await runtime.recs.recommend(SITE.key, ctx, strategy, 10, int(time.time() * 1000))
+
+        p50, p99, cpu = await timed(recommend)
+        row = f"| strategy `{name}` with its fallback chain | {p50:.2f} | {p99:.2f} | {cpu:.2f} |"
+        lines.append(row)
+        print(f"   {name}: p50 {p50:.2f} ms, p99 {p99:.2f} ms", flush=True)
+    for slot, item in (("product_recs", True), ("cart_recs", False), ("home_recs", False)):
+
+        async def whole_slot(slot: str = slot, item: bool = item) -> object:
+            visitor = rng.choice(visitors[:500])
+            query = p.RecsQuery(SITE.key, visitor, slot, rng.choice(shop.items) if item else None)
+            answer = await runtime.recs_for(query, None)
+            assert answer.actions, f"slot {slot} came back empty"
+            return answer
+
+        p50, p99, cpu = await timed(whole_slot)
+        row = f"| whole slot `{slot}` (state, rules, list, template) | {p50:.2f} | {p99:.2f} | {cpu:.2f} |"
+        lines.append(row)
+        print(f"   slot {slot}: p50 {p50:.2f} ms, p99 {p99:.2f} ms", flush=True)
+    await runtime.store.redis.aclose()
     return lines
 
 
@@ -297,6 +312,7 @@ class _pinned:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=("all", "slots", "learning"), default="all")
     parser.add_argument("--no-write", action="store_true", help=f"do not overwrite {RESULTS_FILE.name}")
     return parser.parse_args()
 
@@ -307,24 +323,23 @@ def main() -> int:
     sections = []
     with tempfile.TemporaryDirectory(prefix="storetag-recs-bench-") as tmp_dir:
         tmp = Path(tmp_dir)
-        sections += ["## Slot server time", "", *asyncio.run(slots_part(tmp)), ""]
+        heading = "## Learning" if args.part == "learning" else "## Slot server time"
+        sections += [heading, "", *asyncio.run(measure(tmp, args.part)), ""]
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    text = "\n".join(
-        [
-            "# Recommendations: speed",
-            "",
-            *sections,
-            f"- Date: {now}; machine: {report.cpu_model()}, {os.cpu_count()} CPUs; "
-            f"Redis {report.redis_version()}",
-            f"- Command: `{' '.join(['.venv/bin/python', 'bench/recs_speed.py', *sys.argv[1:]])}`",
+    notes = [
+        f"- Date: {now}; machine: {report.cpu_model()}, {os.cpu_count()} CPUs; "
+        f"Redis {report.redis_version()}",
+        f"- Command: `{' '.join(['.venv/bin/python', 'bench/recs_speed.py', *sys.argv[1:]])}`",
+    ]
+    if args.part != "learning":
+        notes.append(
             f"- Slots: {CALLS:,} sequential calls per row after 100 warm-up calls, this process on CPU "
             f"{ev.SERVER_CPU} and redis-server on CPU {ev.LOAD_CPU}, over TCP loopback. Contexts: a random "
-            "product of a random visitor's history as the page, with that visitor's cart and history.",
-            "",
-        ]
-    )
+            "product of a random visitor's history as the page, with that visitor's cart and history."
+        )
+    text = "\n".join(["# Recommendations: speed", "", *sections, *notes, ""])
     print(text)
-    if not args.no_write:
+    if args.part == "all" and not args.no_write:
         RESULTS_FILE.write_text(text)
     return 0
 

@@ -9,8 +9,8 @@ Both are bounded by the catalog's size, so neither needs a TTL.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
-from functools import lru_cache
 from urllib.parse import urljoin, urlsplit
 
 import msgspec
@@ -21,16 +21,23 @@ from server import protocol as p
 
 MAX_PRODUCTS = 200_000
 
-# KEYS[1] catalog, KEYS[2] category index; ARGV[1] max products, id, record, price ("" = no category).
+# KEYS[1] catalog, then category indexes; ARGV[1] max products, ARGV[2] JSON [[index in KEYS of the
+# product's category index (0 = no category), price], …], then each product's id and record in that order.
 # A product seen in an event is recorded only while unknown: imports and removals always win.
 _SIGHT = """
-if redis.call('HEXISTS', KEYS[1], ARGV[2]) == 1 or redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[1]) then
-  return 0
+local max, placed, recorded = tonumber(ARGV[1]), cjson.decode(ARGV[2]), 0
+for i, where in ipairs(placed) do
+  local id = ARGV[1 + 2 * i]
+  if redis.call('HEXISTS', KEYS[1], id) == 0 and redis.call('HLEN', KEYS[1]) < max then
+    redis.call('HSET', KEYS[1], id, ARGV[2 + 2 * i])
+    if where[1] > 0 then redis.call('ZADD', KEYS[where[1]], where[2], id) end
+    recorded = recorded + 1
+  end
 end
-redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
-if ARGV[4] ~= '' then redis.call('ZADD', KEYS[2], ARGV[4], ARGV[2]) end
-return 1
+return recorded
 """
+# A flush's sightings go out in script calls of at most this many products.
+MAX_SIGHTINGS_PER_SCRIPT = 100
 
 
 class Product(msgspec.Struct, omit_defaults=True, kw_only=True):
@@ -59,15 +66,21 @@ class Product(msgspec.Struct, omit_defaults=True, kw_only=True):
 
 
 _encoder = msgspec.msgpack.Encoder()
+_json = msgspec.json.Encoder()
 _decoder = msgspec.msgpack.Decoder(Product)
 
 
-@lru_cache(maxsize=8192)
+# An absolute http(s) URL with a plain host name: what urljoin and urlsplit would accept as it is.
+_PLAIN_HTTP = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]*)?(?:[/?#][^\t\r\n]*)?\Z")
+
+
 def http_url(url: str, base: str = "") -> str:
     """The URL made absolute against base, or "" unless it is http(s): nothing else is ever rendered."""
     url = url.strip()
     # An absolute http(s) URL with no dot segment is what urljoin would give back: skip its cost.
     plain = url.startswith(("https://", "http://")) and "/." not in url
+    if plain and _PLAIN_HTTP.match(url):
+        return url
     absolute = urljoin(base, url) if base and not plain else url
     parts = urlsplit(absolute)
     return absolute if parts.scheme in ("http", "https") and parts.netloc else ""
@@ -162,12 +175,27 @@ class Catalog:
                 pipe.hset(catalog_key(site), item, _encoder.encode(Product(id=item, removed=True)))
             await pipe.execute()
 
-    def queue_sighting(self, pipe: Pipeline, site: str, product: Product) -> None:
-        """Records a product seen in an event, unless known; EVAL, not a registered script (see
-        recs_store.SignalStore)."""
-        price = "" if not product.category else repr(product.current_price or 0)
-        keys = [catalog_key(site), category_key(site, product.category)]
-        pipe.eval(_SIGHT, 2, *keys, MAX_PRODUCTS, product.id, _encoder.encode(product), price)
+    def queue_sightings(self, pipe: Pipeline, site: str, products: Sequence[Product]) -> int:
+        """Records products seen in events, those not known yet, in script calls of at most
+        MAX_SIGHTINGS_PER_SCRIPT products; EVAL, not a registered script (see recs_store.SignalStore).
+        Returns the calls queued."""
+        for start in range(0, len(products), MAX_SIGHTINGS_PER_SCRIPT):
+            keys = [catalog_key(site)]
+            indexes: dict[str, int] = {}
+            placed: list[tuple[int, str]] = []
+            args: list[str | bytes] = []
+            for product in products[start : start + MAX_SIGHTINGS_PER_SCRIPT]:
+                if product.category:
+                    index = indexes.get(product.category)
+                    if index is None:
+                        keys.append(category_key(site, product.category))
+                        index = indexes[product.category] = len(keys)
+                    placed.append((index, repr(product.current_price or 0)))
+                else:
+                    placed.append((0, ""))
+                args += [product.id, _encoder.encode(product)]
+            pipe.eval(_SIGHT, len(keys), *keys, MAX_PRODUCTS, _json.encode(placed), *args)
+        return -(-len(products) // MAX_SIGHTINGS_PER_SCRIPT)
 
     async def in_category(self, site: str, category: str, low: float, high: float, limit: int) -> list[str]:
         raw = await self.redis.zrangebyscore(category_key(site, category), low, high, start=0, num=limit)

@@ -87,22 +87,21 @@ class Recommender:
     async def observe(self, site: Site, state: VisitorState, events: Sequence[p.Event], now_ms: int) -> None:
         """Learns what the batch teaches: signals, sightings of new products, attribution counters; written
         behind the answer."""
-        lessons = learn(state, events, site.currency)
+        seen = self._sightings[site.key]
+        lessons = learn(state, events, site.currency, seen)
         if not (lessons.signals or lessons.counts or lessons.sightings):
             return
-        seen = self._sightings[site.key]
-        for product in lessons.sightings.values():
-            seen.setdefault(product.id, product)
+        seen.update(lessons.sightings)
         self.signals.add_signals(site.key, lessons.signals, now_ms / 1000)
         self.signals.add_counts(site.key, lessons.counts)
         await self.behind.written()
 
     def drain(self, pipe: Pipeline) -> int:
         sightings, self._sightings = self._sightings, defaultdict(dict)
+        queued = 0
         for site, products in sightings.items():
-            for product in products.values():
-                self.catalog.queue_sighting(pipe, site, product)
-        return sum(map(len, sightings.values())) + self.signals.queue_pending(pipe)
+            queued += self.catalog.queue_sightings(pipe, site, list(products.values()))
+        return queued + self.signals.queue_pending(pipe)
 
     def took(self, replies: Sequence[object]) -> None:
         pass

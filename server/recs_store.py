@@ -23,7 +23,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 
 from server.catalog import catalog_key
-from server.decay import Decay, Write
+from server.decay import Decay
 from server.write_behind import WriteBehind
 
 DAY_S = 86400.0
@@ -63,14 +63,19 @@ class Signal(NamedTuple):
     weight: float
 
 
-# KEYS: sorted sets. ARGV[1]: JSON, for each key in order [cap, ttl, {member: increment, …}] (one argument:
+# A Signal as a plain tuple, as learning makes them (a dozen a batch: a tuple is cheaper to make).
+Increment = tuple[str, str, str, float]
+
+
+# KEYS: sorted sets (one may come twice, from two seconds of a flush). ARGV[1]: JSON, for each key in order
+# [cap, ttl, decay factor, {member: weight, …}]: each member goes up by weight times factor (one argument:
 # packing thousands of arguments costs the client more than the script costs Redis).
 _ADD = """
 local writes = cjson.decode(ARGV[1])
 for i, key in ipairs(KEYS) do
-  local cap, ttl, members = writes[i][1], writes[i][2], writes[i][3]
-  for member, increment in pairs(members) do
-    redis.call('ZINCRBY', key, string.format('%.17g', increment), member)
+  local cap, ttl, factor, members = writes[i][1], writes[i][2], writes[i][3], writes[i][4]
+  for member, weight in pairs(members) do
+    redis.call('ZINCRBY', key, string.format('%.17g', weight * factor), member)
   end
   redis.call('ZREMRANGEBYRANK', key, 0, -cap - 1)
   redis.call('EXPIRE', key, ttl)
@@ -186,11 +191,39 @@ def _cap(family: Family, sub: str) -> int:
     return CATEGORY_POP_CAP if family is POP and sub != "all" else family.cap
 
 
-def _queue_add(
-    pipe: Pipeline, increments: Mapping[str, Mapping[str, float]], limits: Mapping[str, tuple[int, int]]
-) -> None:
-    writes = [(*limits[key], members) for key, members in increments.items()]
-    pipe.eval(_ADD, len(increments), *increments, _json.encode(writes))
+# Where the increments merged at one second go: family → sub → member → weight, not yet decayed.
+Merged = dict[str, dict[str, dict[str, float]]]
+
+
+def _merge(merged: Merged, signals: Iterable[Increment]) -> None:
+    # Plain dicts: defaultdict's factories cost twice as much here, where most subs are new in a flush.
+    for family, sub, member, weight in signals:
+        subs = merged.get(family)
+        if subs is None:
+            subs = merged[family] = {}
+        members = subs.get(sub)
+        if members is None:
+            members = subs[sub] = {}
+        members[member] = members.get(member, 0.0) + weight
+
+
+def _queue_adds(pipe: Pipeline, site: str, times: Mapping[float, Merged]) -> int:
+    """Queues one site's merged increments, each time's to the eras it writes to, in script calls of at most
+    MAX_KEYS_PER_SCRIPT keys; returns the calls queued."""
+    keys: list[str] = []
+    writes: list[tuple[int, int, float, Mapping[str, float]]] = []
+    for now_s, families in times.items():
+        for name, subs in families.items():
+            family = FAMILIES[name]
+            for write in family.decay.writes(now_s):
+                prefix, ttl, factor = signal_key(site, name, write.era, ""), write.ttl_s, write.factor
+                for sub, members in subs.items():
+                    keys.append(prefix + sub)
+                    writes.append((_cap(family, sub), ttl, factor, members))
+    for start in range(0, len(keys), MAX_KEYS_PER_SCRIPT):
+        end = start + MAX_KEYS_PER_SCRIPT
+        pipe.eval(_ADD, len(keys[start:end]), *keys[start:end], _json.encode(writes[start:end]))
+    return -(-len(keys) // MAX_KEYS_PER_SCRIPT)
 
 
 class SignalStore:
@@ -203,32 +236,14 @@ class SignalStore:
     def __init__(self, redis: aioredis.Redis, behind: WriteBehind | None = None) -> None:
         self.redis = redis
         self.behind = behind
-        # Site → key → member → increment (already scaled to its era), and key → (cap, ttl).
-        self._increments: defaultdict[str, defaultdict[str, defaultdict[str, float]]] = defaultdict(
-            lambda: defaultdict(lambda: defaultdict(float))
-        )
-        self._limits: dict[str, tuple[int, int]] = {}
+        # Site → second → what was taught then: keys and decay factors are worked out once per flush.
+        self._increments: defaultdict[str, dict[float, Merged]] = defaultdict(dict)
         self._counts: defaultdict[str, defaultdict[str, float]] = defaultdict(lambda: defaultdict(float))
-        self._writes_at: dict[str, tuple[int, list[Write]]] = {}
 
-    def add_signals(self, site: str, signals: Iterable[Signal], now_s: float) -> None:
-        """Merges a batch's increments, in every era they belong to, into what the next flush writes."""
-        increments = self._increments[site]
-        for signal in signals:
-            family = FAMILIES[signal.family]
-            for write in self._writes(family, now_s):
-                key = signal_key(site, family.name, write.era, signal.sub)
-                increments[key][signal.member] += signal.weight * write.factor
-                self._limits[key] = (_cap(family, signal.sub), write.ttl_s)
-
-    def _writes(self, family: Family, now_s: float) -> list[Write]:
-        """Where an increment goes now, computed once a second per family: over half-lives of a day and
-        more, a second changes a factor by less than 1e-5."""
-        second = int(now_s)
-        cached = self._writes_at.get(family.name)
-        if cached is None or cached[0] != second:
-            cached = self._writes_at[family.name] = (second, family.decay.writes(float(second)))
-        return cached[1]
+    def add_signals(self, site: str, signals: Iterable[Increment], now_s: float) -> None:
+        """Merges a batch's increments into what the next flush writes, by the second they were made at:
+        over half-lives of a day and more, a second changes a decay factor by less than 1e-5."""
+        _merge(self._increments[site].setdefault(int(now_s), {}), signals)
 
     def add_counts(self, site: str, counts: dict[str, float]) -> None:
         merged = self._counts[site]
@@ -238,36 +253,22 @@ class SignalStore:
     def queue_pending(self, pipe: Pipeline) -> int:
         """Queues what add_signals and add_counts merged (script calls of at most MAX_KEYS_PER_SCRIPT keys,
         each within one site's hash tag); returns the commands queued."""
-        pending, self._increments = (
-            self._increments,
-            defaultdict(lambda: defaultdict(lambda: defaultdict(float))),
-        )
-        limits, self._limits = self._limits, {}
+        pending, self._increments = self._increments, defaultdict(dict)
         counts, self._counts = self._counts, defaultdict(lambda: defaultdict(float))
         queued = 0
-        for increments in pending.values():
-            keys = list(increments)
-            for start in range(0, len(keys), MAX_KEYS_PER_SCRIPT):
-                chunk = keys[start : start + MAX_KEYS_PER_SCRIPT]
-                _queue_add(pipe, {key: increments[key] for key in chunk}, limits)
-                queued += 1
+        for site, seconds in pending.items():
+            queued += _queue_adds(pipe, site, seconds)
         for site, fields in counts.items():
             self.queue_counts(pipe, site, fields)
             queued += 1
         return queued
 
-    def queue_signals(self, pipe: Pipeline, site: str, signals: Iterable[Signal], now_s: float) -> None:
-        """One script call for these increments, in every era they belong to, now (bulk loads)."""
-        increments: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-        limits: dict[str, tuple[int, int]] = {}
-        for signal in signals:
-            family = FAMILIES[signal.family]
-            for write in family.decay.writes(now_s):
-                key = signal_key(site, family.name, write.era, signal.sub)
-                increments[key][signal.member] += signal.weight * write.factor
-                limits[key] = (_cap(family, signal.sub), write.ttl_s)
-        if increments:
-            _queue_add(pipe, increments, limits)
+    def queue_signals(self, pipe: Pipeline, site: str, signals: Iterable[Increment], now_s: float) -> None:
+        """These increments, in every era they belong to, now, in script calls of at most
+        MAX_KEYS_PER_SCRIPT keys (bulk loads)."""
+        merged: Merged = {}
+        _merge(merged, signals)
+        _queue_adds(pipe, site, {now_s: merged})
 
     def queue_counts(self, pipe: Pipeline, site: str, counts: Mapping[str, float]) -> None:
         if counts:

@@ -9,13 +9,13 @@ and the items of one cart or order with each other and an order with the visitor
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from server import protocol as p
 from server.catalog import Product, seen_in
-from server.recs_store import Signal
+from server.recs_store import Increment
 from server.visitor import VisitorState
 
 VIEW, CART, BUY = 1.0, 3.0, 5.0
@@ -27,49 +27,56 @@ CART_PAIR, ORDER_PAIR, HISTORY_PAIR = 0.5, 1.0, 0.5
 
 @dataclass
 class Lessons:
-    signals: list[Signal] = field(default_factory=list)
+    signals: list[Increment] = field(default_factory=list)
     # Attribution counters: "SLOT STRATEGY METRIC" → amount.
     counts: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     sightings: dict[str, Product] = field(default_factory=dict)
     _paired: set[tuple[str, str, str, float]] = field(default_factory=set)
 
     def popular(self, item: str, category: str, weight: float) -> None:
-        self.signals += [Signal("pop", "all", item, weight), Signal("hot", "all", item, weight)]
+        self.signals += [("pop", "all", item, weight), ("hot", "all", item, weight)]
         if category:
-            self.signals.append(Signal("pop", f"c:{category}", item, weight))
+            self.signals.append(("pop", f"c:{category}", item, weight))
 
-    def pair(self, family: str, a: str, b: str, weight: float) -> None:
-        """Counts a and b together, once per batch and kind of evidence whichever of them comes first."""
-        key = (family, min(a, b), max(a, b), weight)
-        if a != b and key not in self._paired:
-            self._paired.add(key)
-            self.signals += [Signal(family, a, b, weight), Signal(family, b, a, weight)]
+    def pair(self, family: str, a: str, others: Iterable[str], weight: float) -> None:
+        """Counts a together with each of the others, once per batch and kind of evidence whichever of the
+        two comes first."""
+        for b in others:
+            key = (family, a, b, weight) if a < b else (family, b, a, weight)
+            if a != b and key not in self._paired:
+                self._paired.add(key)
+                self.signals += [(family, a, b, weight), (family, b, a, weight)]
 
 
-def learn(state: VisitorState, events: Sequence[p.Event], currency: str) -> Lessons:
+def learn(
+    state: VisitorState, events: Sequence[p.Event], currency: str, sighted: Container[str] = ()
+) -> Lessons:
+    """`sighted`: products whose sighting is already on its way (in the same flush), not made again."""
     lessons = Lessons()
     session = state.session
-    views = Counter(event.props.id for event in events if isinstance(event, p.ProductView))
-    viewed = list(session.products)
+    views: dict[str, int] = {}
+    for event in events:
+        if isinstance(event, p.ProductView):
+            views[event.props.id] = views.get(event.props.id, 0) + 1
+    # The latest viewed items, one more than pairs need: the item paired may be among them.
+    viewed = list(session.products)[-PAIR_WITH_VIEWED - 1 :] if views else []
     for event in events:
         match event:
             case p.ProductView(props=props):
                 lessons.popular(props.id, props.category, VIEW)
-                if props.id not in lessons.sightings:
+                if props.id not in lessons.sightings and props.id not in sighted:
                     lessons.sightings[props.id] = seen_in(props, event.url, currency)
                 # Co-occurrence counts an item once per session: its first view, which may be in this batch.
                 if session.products.get(props.id) == views.pop(props.id, None):
-                    lessons.signals.append(Signal("vn", "n", props.id, VIEW))
+                    lessons.signals.append(("vn", "n", props.id, VIEW))
                     others = [item for item in viewed if item != props.id][-PAIR_WITH_VIEWED:]
-                    for other in others:
-                        lessons.pair("vt", props.id, other, VIEW)
+                    lessons.pair("vt", props.id, others, VIEW)
             case p.CartAdd(props=props):
                 lessons.popular(props.id, props.category, CART)
                 line = session.cart.get(props.id)
                 if line is not None and line.qty == props.qty:  # new in this cart
-                    lessons.signals.append(Signal("bn", "n", props.id, CART_PAIR))
-                    for other in session.cart:
-                        lessons.pair("bt", props.id, other, CART_PAIR)
+                    lessons.signals.append(("bn", "n", props.id, CART_PAIR))
+                    lessons.pair("bt", props.id, session.cart, CART_PAIR)
             case p.Purchase(props=props):
                 _purchase(lessons, state, props)
             case p.RecsShown(props=props):
@@ -85,11 +92,9 @@ def _purchase(lessons: Lessons, state: VisitorState, props: p.PurchaseProps) -> 
     for index, item in enumerate(order):
         line = next(line for line in props.items if line.id == item)
         lessons.popular(item, line.category, BUY)
-        lessons.signals.append(Signal("bn", "n", item, ORDER_PAIR))
-        for other in order[index + 1 :]:
-            lessons.pair("bt", item, other, ORDER_PAIR)
-        for other in earlier:
-            lessons.pair("bt", item, other, HISTORY_PAIR)
+        lessons.signals.append(("bn", "n", item, ORDER_PAIR))
+        lessons.pair("bt", item, order[index + 1 :], ORDER_PAIR)
+        lessons.pair("bt", item, earlier, HISTORY_PAIR)
     # A purchase of an item recommended and clicked in this session is credited to its slot.
     credited: set[str] = set()
     for line in props.items:
