@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import Counter, defaultdict
@@ -126,13 +125,10 @@ class Runtime:
                 elif armable:
                     withdrawn.append(decision.rule.id)
         lists: dict[str, list[Product]] = {}
-        if self.settings.recs and decisions.fills:
-            _, lists = await asyncio.gather(
-                self.recs.observe(site, state, applied, now_ms),
-                self.recs.fill(site, state, _fillers(decisions.fills), now_ms),
-            )
-        elif self.settings.recs:
+        if self.settings.recs:
+            # Learning is written behind the answer: it waits on Redis only with no write-behind interval.
             await self.recs.observe(site, state, applied, now_ms)
+            lists = await self.recs.fill(site, state, _fillers(decisions.fills), now_ms)
         for filled in self._lists(decisions.fills, site, now_ms, lists):
             actions.append(filled)
             counts[f"{filled.id}:offered"] += 1
