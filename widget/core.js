@@ -427,14 +427,17 @@
       })).slice(0, 10);
     });
     // Nothing of the above touched storage, the cookie or the network: the tag starts in an idle moment
-    // after the page has loaded (at most 2 s after it was parsed). Then the page view goes out in one
-    // batch with the page's own first events (its product_view), which the slots' lists depend on.
-    // Chromium: a first visit reads the cookie by the asynchronous cookieStore where there is one.
-    var booted = 0;
+    // after the page has loaded, or 2 s after it ran if the load takes longer (once the document is
+    // parsed). Then the page view goes out in one batch with the page's own first events (its
+    // product_view), which the slots' lists depend on. Chromium: a first visit reads the cookie by the
+    // asynchronous cookieStore where there is one.
+    var booted = 0, fallback;
     var boot = safe((function () {
       var cs = w.cookieStore;
       if (booted) return;
+      if (d.readyState == "loading") return d.addEventListener("DOMContentLoaded", boot);
       booted = 1;
+      clearTimeout(fallback);
       // A cookieStore that throws leaves it to the synchronous read.
       new Promise((function (done) {
         done(vid || storedId() || !cs ? 0 : cs.get("_stvid").then((function (c) {
@@ -454,14 +457,10 @@
       if (w.requestIdleCallback) requestIdleCallback(boot, {timeout: 1e3});
       else setTimeout(boot, 0);
     }));
-    var parsedAt = (function () {
-      setTimeout(boot, 2e3);
-    });
     if (d.readyState == "complete") idle();
     else {
       w.addEventListener("load", idle);
-      if (d.readyState == "loading") d.addEventListener("DOMContentLoaded", parsedAt);
-      else parsedAt();
+      fallback = setTimeout(boot, 2e3);
     }
 
     w.addEventListener("pagehide", beacon);

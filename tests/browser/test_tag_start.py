@@ -1,6 +1,6 @@
 """When the tag starts its work (storage, the cookie, the first batch): in an idle moment after the page's
-load event, or 2 s after the document is parsed when the load does not end; a page left before then still
-delivers its events by beacon."""
+load event, or 2 s after it ran when the load does not end; a page left before then still delivers its
+events by beacon."""
 
 from __future__ import annotations
 
