@@ -432,26 +432,29 @@
     // product_view), which the slots' lists depend on. Chromium: a first visit reads the cookie by the
     // asynchronous cookieStore where there is one.
     var booted = 0, fallback;
+    var go = safe((function () {
+      if (started) return;
+      booted = 1;
+      clearTimeout(fallback);
+      visitor();
+      learn();
+      started = 1;
+      flush();
+      // Batches an earlier page left behind go out after this page's own; most pages have none.
+      if (leftBehind().length) drain();
+    }));
     var boot = safe((function () {
       var cs = w.cookieStore;
       if (booted) return;
       if (d.readyState == "loading") return d.addEventListener("DOMContentLoaded", boot);
       booted = 1;
-      clearTimeout(fallback);
       // A cookieStore that throws leaves it to the synchronous read.
       new Promise((function (done) {
         done(vid || storedId() || !cs ? 0 : cs.get("_stvid").then((function (c) {
           c = c && c.value;
           settle("", HEX.test(c) ? c : "");
         })));
-      })).catch(noop).then(safe((function () {
-        visitor();
-        learn();
-        started = 1;
-        flush();
-        // Batches an earlier page left behind go out after this page's own; most pages have none.
-        if (leftBehind().length) drain();
-      })));
+      })).catch(noop).then(go);
     }));
     var idle = safe((function () {
       if (w.requestIdleCallback) requestIdleCallback(boot, {timeout: 1e3});
@@ -464,8 +467,10 @@
     }
 
     w.addEventListener("pagehide", beacon);
+    // Hidden before the tag started (the visitor switched tabs): it starts at once, so that the page view's
+    // answer is there if the visitor comes back (a fetch with keepalive outlives the page, too).
     d.addEventListener("visibilitychange", function () {
-      if (d.visibilityState == "hidden") beacon();
+      if (d.visibilityState == "hidden") started ? beacon() : go();
     });
   } catch (e) {}
 })(__STORETAG_CONFIG__);

@@ -60,3 +60,29 @@ async def test_the_events_of_a_page_left_before_the_tag_started_reach_the_server
         return list(state_decoder.decode(raw).session.products) if raw else []
 
     await eventually(products_seen, ["mug-blue"])
+
+
+# The visitor switches to another tab and back (as Chromium reports it, without a second tab).
+HIDE_AND_SHOW = """() => {
+  function become(state) {
+    Object.defineProperty(document, "visibilityState", {value: state, configurable: true});
+    document.dispatchEvent(new Event("visibilitychange"));
+  }
+  become("hidden");
+  become("visible");
+}"""
+
+
+async def test_a_page_hidden_before_the_tag_started_sends_its_page_view_for_an_answer(
+    shop: Shop, page: Page
+) -> None:
+    await hold_the_load(page)
+    await page.goto(f"{shop.url}/p/mug-blue", wait_until="domcontentloaded")
+    await page.wait_for_function("typeof window.storetag.track === 'function'")
+    assert await page.evaluate("localStorage.getItem('storetag.vid')") is None  # not started yet
+    async with page.expect_response(lambda response: response.url.endswith("/v1/events")) as answered:
+        await page.evaluate(HIDE_AND_SHOW)
+    answer = await answered.value
+    # A fetch, whose answer arms the page's actions; a beacon's answer is never seen.
+    assert answer.request.resource_type == "fetch" and answer.ok
+    assert "actions" in await answer.json()
