@@ -21,7 +21,8 @@
     });
     // Chromium: the first localStorage or document.cookie read of a page waits on synchronous IPC to the
     // browser process; later reads and all writes do not. So the core reads each store once per page at
-    // most, reads the cookie only when storage has no visitor id, and writes only what changed.
+    // most, and only once the page has loaded (see `boot`); reads the cookie only when storage has no
+    // visitor id, by the asynchronous cookieStore where there is one; and writes only what changed.
     var get = (function (k) {
       try {
         return localStorage.getItem(K + k);
