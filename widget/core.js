@@ -457,15 +457,19 @@
         })));
       })).catch(noop).then(go);
     }));
+    // The first idle moment usually comes after the load event (this async script holds it back); when it
+    // comes before, the tag waits for the load event and the next idle moment. No load listener otherwise:
+    // the task that fires the load event does the page's own work too.
     var idle = safe((function () {
-      if (w.requestIdleCallback) requestIdleCallback(boot, {timeout: 1e3});
-      else setTimeout(boot, 0);
+      if (w.requestIdleCallback) requestIdleCallback(afterLoad, {timeout: 1e3});
+      else setTimeout(afterLoad, 0);
     }));
-    if (d.readyState == "complete") idle();
-    else {
-      w.addEventListener("load", idle);
-      fallback = setTimeout(boot, 2e3);
-    }
+    var afterLoad = safe((function () {
+      if (d.readyState == "complete") boot();
+      else w.addEventListener("load", idle);
+    }));
+    idle();
+    fallback = setTimeout(boot, 2e3);
 
     w.addEventListener("pagehide", beacon);
     // Hidden before the tag started (the visitor switched tabs): it starts at once, so that the page view's
