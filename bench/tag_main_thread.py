@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from local_servers import redis_server
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, Page, async_playwright
 from report import Goal, Section, markdown_table
 from shop_page import product_page, static_server
 from targets import SITE, storetag_server
@@ -89,6 +89,17 @@ class Series:
 # --- loading --------------------------------------------------------------------------------------------
 
 
+async def open_page(page: Page, url: str) -> None:
+    """Loads `url` until the network is idle; a tagged page also until its first batch was answered (the tag
+    sends it in an idle moment after the load event, which may come after the network first went quiet)."""
+    if url.endswith("/tagged.html"):
+        async with page.expect_response(lambda r: r.url.endswith("/v1/events"), timeout=LOAD_TIMEOUT_MS):
+            await page.goto(url, wait_until="load", timeout=LOAD_TIMEOUT_MS)
+    else:
+        await page.goto(url, wait_until="load", timeout=LOAD_TIMEOUT_MS)
+    await page.wait_for_load_state("networkidle", timeout=LOAD_TIMEOUT_MS)
+
+
 async def load_once(browser: Browser, url: str) -> Load:
     context = await browser.new_context()
     try:
@@ -97,8 +108,7 @@ async def load_once(browser: Browser, url: str) -> Load:
         cdp = await context.new_cdp_session(page)
         # Thread time: what the main thread ran, not how long neighbours on the machine kept it waiting.
         await cdp.send("Performance.enable", {"timeDomain": "threadTicks"})
-        await page.goto(url, wait_until="load", timeout=LOAD_TIMEOUT_MS)
-        await page.wait_for_load_state("networkidle", timeout=LOAD_TIMEOUT_MS)
+        await open_page(page, url)
         metrics = {m["name"]: m["value"] for m in (await cdp.send("Performance.getMetrics"))["metrics"]}
         long_tasks = [float(ms) for ms in await page.evaluate("window.__longtasks || []")]
         return Load(1000 * metrics["TaskDuration"], 1000 * metrics["ScriptDuration"], long_tasks)
@@ -111,12 +121,10 @@ async def traced_load(browser: Browser, url: str, tag_origin: str, returning: bo
     try:
         page = await context.new_page()
         if returning:  # a first visit, not traced
-            await page.goto(url, wait_until="load", timeout=LOAD_TIMEOUT_MS)
-            await page.wait_for_load_state("networkidle", timeout=LOAD_TIMEOUT_MS)
+            await open_page(page, url)
         await browser.start_tracing(page=page, categories=["devtools.timeline", "toplevel", "v8"])
         try:
-            await page.goto(url, wait_until="load", timeout=LOAD_TIMEOUT_MS)
-            await page.wait_for_load_state("networkidle", timeout=LOAD_TIMEOUT_MS)
+            await open_page(page, url)
         finally:
             trace = await browser.stop_tracing()
         return origin_time(trace, tag_origin)
@@ -230,10 +238,12 @@ def section(
             "visit gets no action, so no lazy module loads: this is the core's cost on every page.",
             f"Chromium ({CHROMIUM}) headless through Playwright, one fresh context per load (new visitor, "
             f"cold cache); {loads} loads of each page alternating, after one uncounted load of each; every "
-            "load waits for `networkidle`, so the tag's answer has been handled. CPU ms: CDP "
-            "Performance.getMetrics with `timeDomain: threadTicks` (TaskDuration, ScriptDuration): thread "
-            "time, so that neighbours preempting the renderer on this shared machine do not count. Long "
-            "tasks: a buffered PerformanceObserver for `longtask` (tasks over 50 ms), summed over the loads.",
+            "load waits for `networkidle`, a tagged one also for the answer to the tag's first batch "
+            "(sent in an idle moment after the load event), so the tag's answer has been handled. CPU ms: "
+            "CDP Performance.getMetrics with `timeDomain: threadTicks` (TaskDuration, ScriptDuration): "
+            "thread time, so that neighbours preempting the renderer on this shared machine do not count. "
+            "Long tasks: a buffered PerformanceObserver for `longtask` (tasks over 50 ms), summed over the "
+            "loads.",
             "Trace: devtools.timeline, toplevel and v8 categories; the top-level main-thread tasks during "
             "which the tag's scripts were evaluated or called, each counted once. Wall: the main thread was "
             "not free for the page; CPU: it was running; the rest it was blocked on synchronous IPC to the "

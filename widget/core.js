@@ -21,7 +21,8 @@
     });
     // Chromium: the first localStorage or document.cookie read of a page waits on synchronous IPC to the
     // browser process; later reads and all writes do not. So the core reads each store once per page at
-    // most, reads the cookie only when storage has no visitor id, and writes only what changed.
+    // most, and only once the page has loaded (see `boot`); reads the cookie only when storage has no
+    // visitor id, by the asynchronous cookieStore where there is one; and writes only what changed.
     var get = (function (k) {
       try {
         return localStorage.getItem(K + k);
@@ -54,18 +55,36 @@
     // The visitor id also lives in a first-party cookie: clearing one store does not make a new visitor
     // (the server's caps follow the id). Storage wins; the cookie is read only when storage lost the id,
     // and written when it differs or, without reading it, once a day ("ck": the day it was last written).
-    var cookie, vid = get("vid"), day = "" + Math.floor(Date.now() / 864e5);
-    try {
-      if (HEX.test(vid)) cookie = get("ck") == day ? vid : "";
-      else vid = (cookie = (d.cookie.match(/(?:^|; )_stvid=([0-9a-f]{32})/) || [])[1]) || rid();
-      if (vid != cookie) {
-        d.cookie = "_stvid=" + vid + ";path=/;max-age=31536000;SameSite=Lax" + (location.protocol == "https:" ? ";Secure" : "");
-        set("ck", day);
+    // The id is settled when the tag starts (see `boot`), or at once by whatever needs it first.
+    var vid = "", day = "" + Math.floor(Date.now() / 864e5);
+    var storedId = (function () {
+      var v = get("vid");
+      return HEX.test(v) ? v : "";
+    });
+    var cookieId = (function () {
+      try {
+        return (d.cookie.match(/(?:^|; )_stvid=([0-9a-f]{32})/) || [])[1] || "";
+      } catch (e) {
+        return "";
       }
-    } catch (e) {
-      vid = HEX.test(vid) ? vid : rid();
-    }
-    set("vid", vid);
+    });
+    // `cookie`: the id the cookie holds ("" for none, or when not read: then it is written).
+    var settle = (function (v, cookie) {
+      if (vid) return;
+      vid = v || cookie || rid();
+      try {
+        if (vid != cookie) {
+          d.cookie = "_stvid=" + vid + ";path=/;max-age=31536000;SameSite=Lax" + (location.protocol == "https:" ? ";Secure" : "");
+          set("ck", day);
+        }
+      } catch (e) {}
+      set("vid", vid);
+    });
+    var visitor = (function () {
+      var v = vid || storedId();
+      if (!vid) settle(v, v ? (get("ck") == day ? v : "") : cookieId());
+      return vid;
+    });
     var sid, sat = 0;
 
     // A new session after 30 minutes without an event; storage shares it between tabs when available.
@@ -78,8 +97,8 @@
       return sid;
     });
 
-    // Nothing is sent before the document is parsed (see `ready` below), except by a beacon.
-    var queue = [], timer = 0, parsed = 0;
+    // Nothing is sent before the tag has started (see `boot` below), except by a beacon.
+    var queue = [], timer = 0, started = 0;
     var enqueue = (function (type, props) {
       queue.push({
         type: type,
@@ -88,11 +107,11 @@
         ref: cut(d.referrer, 2048),
         props: props || {},
       });
-      if (parsed) timer = timer || setTimeout(flush, 0);
+      if (started) timer = timer || setTimeout(flush, 0);
     });
     // The server takes at most 100 events per batch.
     var take = (function () {
-      return JSON.stringify({site: config.site, visitor: vid, session: session(), batch: rid(), events: queue.splice(0, 100)});
+      return JSON.stringify({site: config.site, visitor: visitor(), session: session(), batch: rid(), events: queue.splice(0, 100)});
     });
     var flush = safe((function () {
       timer = 0;
@@ -101,6 +120,7 @@
     // On page hide a fetch may not finish; the browser delivers a beacon after the page is gone. Its answer
     // is never seen, so the batch stays kept and the next page resends it (the server applies it once).
     var beacon = safe(function () {
+      learn();
       while (queue.length) {
         var body = take();
         keep(body);
@@ -334,7 +354,7 @@
     // Renderer modules register window.__storetag_renderers[kind], then call window.__storetag_loaded(kind).
     var renderers = (w.__storetag_renderers = w.__storetag_renderers || {});
     // Renderers get the config, the visitor, a way to report events and one to have another renderer draw.
-    var waiting = {}, ctx = {config: config, visitor: vid, report: safe(enqueue), draw: draw};
+    var waiting = {}, ctx = {config: config, visitor: "", report: safe(enqueue), draw: draw};
     function draw(a) {
       var kind = a.kind, src = (config.modules || {})[kind], s;
       if (renderers[kind]) return render(kind, a);
@@ -356,6 +376,7 @@
     }
     function render(kind, a) {
       setTimeout(safe(function () {
+        ctx.visitor = visitor();
         renderers[kind](a, ctx);
       }), 0);
     }
@@ -394,26 +415,67 @@
     var meta = d.querySelector('meta[name="storetag:page"]'), page = {page_type: cut(meta && meta.content, 300), lang: cut(n.language, 300)};
     enqueue("page_view", page);
     for (var i = 0; i < early.length; i++) api.apply(null, early[i]);
-    // Once the document is parsed the page view learns the page's recommendation slots, and goes out in
-    // one batch with the page's own first events (its product_view), which the slots' lists depend on.
-    var ready = safe((function () {
+    // The page view learns the page's title and recommendation slots once the document is parsed.
+    var learned = 0;
+    var learn = (function () {
+      if (learned || d.readyState == "loading") return;
+      learned = 1;
       page.title = cut(d.title, 300);
       page.slots = [].map.call(d.querySelectorAll("[data-storetag-slot]"), (function (e) {
         return e.getAttribute("data-storetag-slot");
       })).filter((function (s) {
         return /^[\w-]{1,40}$/.test(s);
       })).slice(0, 10);
-      parsed = 1;
+    });
+    // Nothing of the above touched storage, the cookie or the network: the tag starts in an idle moment
+    // after the page has loaded, or 2 s after it ran if the load takes longer (once the document is
+    // parsed). Then the page view goes out in one batch with the page's own first events (its
+    // product_view), which the slots' lists depend on. Chromium: a first visit reads the cookie by the
+    // asynchronous cookieStore where there is one.
+    var booted = 0, fallback;
+    var go = safe((function () {
+      if (started) return;
+      booted = 1;
+      clearTimeout(fallback);
+      visitor();
+      learn();
+      started = 1;
       flush();
+      // Batches an earlier page left behind go out after this page's own; most pages have none.
+      if (leftBehind().length) drain();
     }));
-    if (d.readyState == "loading") d.addEventListener("DOMContentLoaded", ready);
-    else ready();
+    var boot = safe((function () {
+      var cs = w.cookieStore;
+      if (booted) return;
+      if (d.readyState == "loading") return d.addEventListener("DOMContentLoaded", boot);
+      booted = 1;
+      // A cookieStore that throws leaves it to the synchronous read.
+      new Promise((function (done) {
+        done(vid || storedId() || !cs ? 0 : cs.get("_stvid").then((function (c) {
+          c = c && c.value;
+          settle("", HEX.test(c) ? c : "");
+        })));
+      })).catch(noop).then(go);
+    }));
+    // The first idle moment usually comes after the load event (this async script holds it back); when it
+    // comes before, the tag waits for the load event and the next idle moment. No load listener otherwise:
+    // the task that fires the load event does the page's own work too.
+    var idle = safe((function () {
+      if (w.requestIdleCallback) requestIdleCallback(afterLoad, {timeout: 1e3});
+      else setTimeout(afterLoad, 0);
+    }));
+    var afterLoad = safe((function () {
+      if (d.readyState == "complete") boot();
+      else w.addEventListener("load", idle);
+    }));
+    idle();
+    fallback = setTimeout(boot, 2e3);
 
     w.addEventListener("pagehide", beacon);
+    // Hidden before the tag started (the visitor switched tabs): it starts at once, so that the page view's
+    // answer is there if the visitor comes back (a fetch with keepalive outlives the page, too).
     d.addEventListener("visibilitychange", function () {
-      if (d.visibilityState == "hidden") beacon();
+      if (d.visibilityState == "hidden") started ? beacon() : go();
     });
-    // Batches an earlier page left behind go out after this page's own; most pages have none.
-    if (leftBehind().length) setTimeout(drain, 0);
   } catch (e) {}
 })(__STORETAG_CONFIG__);

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import re
 
+import pytest
 import redis.asyncio as aioredis
 from playwright.async_api import BrowserContext, Error, Page, Response, expect
 
@@ -100,9 +101,16 @@ async def test_the_offer_keeps_its_code_across_reloads_and_shows_once(shop: Shop
     assert [a for a in (await (await after_show.value).json())["actions"] if a["kind"] == "offer"] == []
 
 
+# Firefox has no cookieStore: the tag reads document.cookie there.
+NO_COOKIE_STORE = 'Object.defineProperty(window, "cookieStore", {value: undefined});'
+
+
+@pytest.mark.parametrize("cookie_store", [True, False], ids=["cookieStore", "no cookieStore"])
 async def test_caps_hold_when_the_visitor_clears_local_storage(
-    shop: Shop, page: Page, redis: aioredis.Redis
+    shop: Shop, page: Page, redis: aioredis.Redis, cookie_store: bool
 ) -> None:
+    if not cookie_store:
+        await page.add_init_script(NO_COOKIE_STORE)
     await page.goto(shop.url)
     await page.goto(f"{shop.url}/c/kitchen")
     await expect(page.locator(DIALOG)).to_contain_text("Welcome")
@@ -118,31 +126,56 @@ async def test_caps_hold_when_the_visitor_clears_local_storage(
     assert len(state.actions["welcome"].shown) == 1
 
 
-# Counts the tag's own reads of document.cookie (the stack names its script, /t/SITE.js).
+# Counts the tag's own reads of the cookie (the stack names its script, /t/SITE.js): synchronous ones by
+# document.cookie, asynchronous ones by cookieStore.get.
 COUNT_TAG_COOKIE_READS = """
-window.__tagCookieReads = 0;
+window.__tagCookieReads = {sync: 0, async: 0};
 (function () {
+  function byTag() {
+    return /\\/t\\/[\\w-]+\\.js/.test(new Error().stack || "");
+  }
   var cookie = Object.getOwnPropertyDescriptor(Document.prototype, "cookie");
   Object.defineProperty(Document.prototype, "cookie", {
     configurable: true,
     get: function () {
-      if (/\\/t\\/[\\w-]+\\.js/.test(new Error().stack || "")) window.__tagCookieReads++;
+      if (byTag()) window.__tagCookieReads.sync++;
       return cookie.get.call(this);
     },
     set: function (value) {
       cookie.set.call(this, value);
     },
   });
+  var get = CookieStore.prototype.get;
+  CookieStore.prototype.get = function () {
+    if (byTag()) window.__tagCookieReads.async++;
+    return get.apply(this, arguments);
+  };
 })();
 """
 
 
+# A cookieStore whose get throws (as an opaque origin's would reject): the tag reads document.cookie.
+THROWING_COOKIE_STORE = (
+    'Object.defineProperty(window, "cookieStore", {value: {get: function () { throw new Error("no"); }}});'
+)
+
+
+@pytest.mark.parametrize(
+    ("cookie_store", "first_reads"),
+    [
+        ("", {"sync": 0, "async": 1}),
+        (NO_COOKIE_STORE, {"sync": 1, "async": 0}),
+        (THROWING_COOKIE_STORE, {"sync": 1, "async": 0}),
+    ],
+    ids=["cookieStore", "no cookieStore", "a throwing cookieStore"],
+)
 async def test_the_tag_reads_the_cookie_only_when_storage_has_no_visitor_and_keeps_both_the_same(
-    shop: Shop, context: BrowserContext, page: Page
+    shop: Shop, context: BrowserContext, page: Page, cookie_store: str, first_reads: dict[str, int]
 ) -> None:
     """In Chromium a page's first document.cookie read waits on the browser process: a returning
-    visitor's pages skip it, while the cookie still holds the id storage holds."""
-    await page.add_init_script(COUNT_TAG_COOKIE_READS)
+    visitor's pages skip the cookie, and a first visit reads it by the asynchronous cookieStore where
+    there is one, while the cookie still holds the id storage holds."""
+    await page.add_init_script(COUNT_TAG_COOKIE_READS + cookie_store)
     reads = []
     for path in ("/", "/c/kitchen", "/c/apparel"):
         await page.goto(f"{shop.url}{path}")
@@ -151,4 +184,4 @@ async def test_the_tag_reads_the_cookie_only_when_storage_has_no_visitor_and_kee
         visitor = await page.evaluate("localStorage.getItem('storetag.vid')")
         cookies = {c["name"]: c["value"] for c in await context.cookies(shop.url)}
         assert cookies["_stvid"] == visitor
-    assert reads == [1, 0, 0]
+    assert reads == [first_reads, {"sync": 0, "async": 0}, {"sync": 0, "async": 0}]
