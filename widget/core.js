@@ -109,13 +109,16 @@
       });
       if (started) timer = timer || setTimeout(flush, 0);
     });
-    // The server takes at most 100 events per batch.
-    var take = (function () {
-      return JSON.stringify({site: config.site, visitor: visitor(), session: session(), batch: rid(), events: queue.splice(0, 100)});
+    // The server takes at most 100 events per batch. A live batch names the actions this page holds armed,
+    // so that its answer withdraws only among them; not while another one's answer may still arm more.
+    var answering = 0;
+    var take = (function (live) {
+      var held = live && !answering && Object.keys(armed);
+      return JSON.stringify({site: config.site, visitor: visitor(), session: session(), batch: rid(), events: queue.splice(0, 100), armed: held && held.length <= 100 ? held : void 0});
     });
     var flush = safe((function () {
       timer = 0;
-      while (queue.length) send(take(), 1);
+      while (queue.length) send(take(1), 1);
     }));
     // On page hide a fetch may not finish; the browser delivers a beacon after the page is gone. Its answer
     // is never seen, so the batch stays kept and the next page resends it (the server applies it once).
@@ -145,12 +148,15 @@
     var send = (function (body, live) {
       keep(body);
       flying[body] = 1;
+      answering += live;
       post(body).then(safe((function (answer) {
+        answering -= live;
         forget(body);
         if (!answer) return;
         if (live) arm(answer);
         if (stored) drain();
       })), function () {
+        answering -= live;
         delete flying[body];
       }).catch(noop);
     });
