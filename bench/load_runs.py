@@ -88,13 +88,14 @@ def with_cpu(target: Target, redis: RedisServer, load: Callable[[], T]) -> tuple
 
 
 def summarise(runs: list[Run]) -> Run:
-    """One run per target: its first failed run if any, else its median run by req/s among the quiet ones."""
+    """One run per target: its first failed run if any, else its median run by req/s among the quiet ones
+    (of an even number, the lower of the middle two: the fixed-rate run asks 80 % of this one's rate)."""
     for run in runs:
         if not run.valid:
             return run
     quiet = [run for run in runs if not run.disturbed] or runs
     ranked = sorted(quiet, key=lambda run: run.rps)
-    median = ranked[len(ranked) // 2]
+    median = ranked[(len(ranked) - 1) // 2]
     if len(ranked) > 1:
         low, high = ranked[0].rps, ranked[-1].rps
         median.note = f"median of {len(ranked)} runs ({low:.0f}-{high:.0f} req/s) {median.note}".strip()
