@@ -198,24 +198,23 @@ class Engine:
                     self.failures[rule.id] += 1
                     log.exception("rule %s failed; skipped", rule.id)
                     action = None
-            if action is None:
-                # Only an action on a later trigger can be armed in the tag: one shown `now` is gone.
-                if spec.trigger != "now":
-                    withdrawn.append(rule.id)
-            elif isinstance(action, Push):
+            if isinstance(action, Push):
                 # Not a pop-up: it goes to the schedule, and site-wide pop-up limits do not hold it back.
                 # A site without web push (no VAPID key) has no device to send it to.
                 if site.vapid_public_key:
                     pushes.append(Decision(rule, action))
+            elif (
+                action is None
+                or (site_limited and not spec.transactional and not isinstance(action, Recs))
+                or (isinstance(action, PushPrompt) and not self._may_prompt(state, site))
+            ):
+                # Only an action on a later trigger can be armed in the tag: one shown `now` is gone.
+                if spec.trigger != "now":
+                    withdrawn.append(rule.id)
             elif isinstance(action, Recs):
                 # A list is no pop-up: site-wide pop-up limits do not hold it back.
                 if action.slot in state.session.slots:
                     fills.setdefault(action.slot, Decision(rule, action))
-            elif (site_limited and not spec.transactional) or (
-                isinstance(action, PushPrompt) and not self._may_prompt(state, site)
-            ):
-                if spec.trigger != "now":
-                    withdrawn.append(rule.id)
             else:
                 slots[spec.trigger].append(Decision(rule, action))
         return Decisions(list(slots.values()), withdrawn, list(fills.values()), pushes)

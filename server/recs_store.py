@@ -298,7 +298,7 @@ class SignalStore:
                     pipe.zrevrange(key, 0, n - 1, withscores=True)
             replies = await pipe.execute()
         if records:
-            return [_ranking(flat, records, also) for flat, records in replies]
+            return [_ranking(flat, raws, also) for flat, raws in replies]
         return [Ranking({_text(member): score for member, score in reply}, {}) for reply in replies]
 
     async def scores(
