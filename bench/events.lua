@@ -1,7 +1,8 @@
 -- wrk script for bench/events_load.py: realistic event batches for POST /v1/events.
 --
 -- Each request is one batch of 1-4 events (page_view, product_view, category_view, cart_add) from one of
--- POOL visitors, each with a session that now and then starts afresh, and a unique random batch id.
+-- POOL visitors, each with a session that now and then starts afresh, and a unique random batch id; a batch
+-- that opens with a page view says that its page holds no action armed, as the tag does.
 -- Arguments after "--": SITE ORIGIN. Counts every status code, the answers that carry an action, and keeps
 -- the first non-2xx body; done() prints them as "STATUS <code> <count>", "ACTIONS <count>" and
 -- "SAMPLE <code> <body>" lines for the caller to check.
@@ -83,7 +84,7 @@ local function event(ts, ref)
   local kind, path, props = KINDS[math.random(1, #KINDS)]()
   local url = "http://shop.bench" .. path
   return string.format('{"type":"%s","ts":%.0f,"url":"%s","ref":"%s","props":%s}',
-    kind, ts, url, ref, props), url
+    kind, ts, url, ref, props), url, kind
 end
 
 function request()
@@ -92,12 +93,16 @@ function request()
     sessions[i] = hex(32)
   end
   local ts = os.time() * 1000.0
-  local count, events, ref = math.random(1, 4), {}, ""
+  local count, events, ref, first, kind = math.random(1, 4), {}, "", nil, nil
   for k = 1, count do
-    events[k], ref = event(ts - (count - k) * 1500, ref)
+    events[k], ref, kind = event(ts - (count - k) * 1500, ref)
+    first = first or kind
   end
-  local body = string.format('{"site":"%s","visitor":"%s","session":"%s","batch":"%s","events":[%s]}',
-    site, visitors[i], sessions[i], hex(32), table.concat(events, ","))
+  -- A batch opening a page holds nothing armed yet, and the tag says so; other batches say nothing, so
+  -- their answers withdraw whatever may be armed.
+  local armed = first == "page_view" and ',"armed":[]' or ""
+  local body = string.format('{"site":"%s","visitor":"%s","session":"%s","batch":"%s","events":[%s]%s}',
+    site, visitors[i], sessions[i], hex(32), table.concat(events, ","), armed)
   return wrk.format(nil, nil, nil, body)
 end
 

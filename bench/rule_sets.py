@@ -3,9 +3,10 @@
 Each module is one rule as a developer writes it (server/rules.py): it listens to one or two event types
 (page views most often, then product views and cart changes, seldom purchases or searches), has caps, a
 trigger and a priority, and a condition on the visit (cart value on a page type, interest in a product or a
-category, deep browsing, a campaign landing, a product in the cart, a returning customer …); a campaign for
-one page type says so in @rule(page=…). Most calls return None, as most campaigns do for most visitors. All
-share one template in the directory's templates/. The same count and seed always write the same rules.
+category, deep browsing, a campaign landing, a product in the cart, a returning customer …), and declares in
+@rule what the engine can index (page=, cart=, utm_source=, device= …) as its author would. Most calls
+return None, as most campaigns do for most visitors. All share one template in the directory's templates/.
+The same count and seed always write the same rules.
 
     .venv/bin/python bench/rule_sets.py DIRECTORY COUNT
 """
@@ -41,8 +42,8 @@ CAPS = ('"1/session"', '"1/day"', '"2/7d"', '"1/ever"', '["1/session", "3/30d"]'
 TRIGGERS = ("now", "now", "exit_intent", "exit_intent", "delay:10", "scroll:50", "idle:30")
 SOURCES = ("newsletter", "google", "facebook", "instagram", "partner")
 
-# A condition on the visit, and the page type the campaign runs on ("" for every page): a campaign for one
-# page type declares it in @rule(page=…), as its author would, so the engine does not call it elsewhere.
+# A condition on the visit in code, and what its author declares in @rule(…) for the engine to index (the
+# page type, the product in the cart, the campaign's source …), as @rule keyword arguments.
 Condition = Callable[[random.Random], tuple[str, str]]
 
 
@@ -54,31 +55,53 @@ def _category(r: random.Random) -> str:
     return f"cat-{r.randint(1, CATEGORIES)}"
 
 
+def _page(r: random.Random) -> str:
+    return f'page="{r.choice(PAGE_TYPES)}"'
+
+
+def _viewed(r: random.Random) -> tuple[str, str]:
+    product = _product(r)
+    return f'visit.viewed_products["{product}"] >= {r.choice((2, 3))}', f'viewed="{product}"'
+
+
+def _category_browsing(r: random.Random) -> tuple[str, str]:
+    category = _category(r)
+    condition = f'visit.viewed_categories["{category}"] >= {r.randint(3, 5)} and visit.cart.count == 0'
+    return condition, f'viewed_category="{category}"'
+
+
+def _in_cart(r: random.Random) -> tuple[str, str]:
+    return f"visit.cart.count >= {r.randint(2, 4)}", f'cart="{_product(r)}"'
+
+
+def _landing(r: random.Random) -> tuple[str, str]:
+    return f"visit.pages <= {r.randint(2, 4)}", f'utm_source="{r.choice(SOURCES)}"'
+
+
+def _pages(r: random.Random) -> tuple[str, str]:
+    paths = f'path=["/c/{r.randint(1, CATEGORIES)}", "/p/{r.randint(1, PRODUCTS)}"]'
+    return f"visit.time_on_site_s > {r.choice((30, 60, 120))}", paths
+
+
+def _cart_category(r: random.Random) -> tuple[str, str]:
+    return f"visit.cart.value < {r.choice((40, 60, 80))}", f'cart_category="{_category(r)}"'
+
+
 CONDITIONS: list[Condition] = [
-    lambda r: (f"visit.cart.value >= {r.choice((80, 150, 300))}", r.choice(PAGE_TYPES)),
-    lambda r: (f'visit.viewed_products.get("{_product(r)}", 0) >= {r.choice((2, 3))}', ""),
+    lambda r: (f"visit.cart.value >= {r.choice((80, 150, 300))}", _page(r)),
+    _viewed,
+    _category_browsing,
+    lambda r: (f"visit.pages >= {r.randint(6, 15)}", f'visitor="new", {_page(r)}'),
+    _in_cart,
+    _landing,
+    _pages,
     lambda r: (
-        f'visit.viewed_categories.get("{_category(r)}", 0) >= {r.randint(3, 5)} and visit.cart.count == 0',
-        "",
+        f"visit.orders >= 1 and visit.cart.value >= {r.choice((50, 100, 150))}",
+        'visitor="returning"',
     ),
-    lambda r: (f"visit.is_first_visit and visit.pages >= {r.randint(6, 15)}", r.choice(PAGE_TYPES)),
-    lambda r: (f'"{_product(r)}" in visit.cart and visit.cart.count >= {r.randint(2, 4)}', ""),
-    lambda r: (f'visit.utm.source == "{r.choice(SOURCES)}" and visit.pages <= {r.randint(2, 4)}', ""),
-    lambda r: (
-        f'visit.path_matches("/c/{r.randint(1, CATEGORIES)}", "/p/{r.randint(1, PRODUCTS)}") '
-        f"and visit.time_on_site_s > {r.choice((30, 60, 120))}",
-        "",
-    ),
-    lambda r: (
-        f"visit.is_returning and visit.orders >= 1 and visit.cart.value >= {r.choice((50, 100, 150))}",
-        "",
-    ),
-    lambda r: (f'visit.device == "mobile" and visit.language == "{r.choice(("de", "fr", "es", "it"))}"', ""),
-    lambda r: (
-        f'visit.cart.has_category("{_category(r)}") and visit.cart.value < {r.choice((40, 60, 80))}',
-        "",
-    ),
-    lambda r: ('visit.in_segment("cart_worth_saving")', r.choice(PAGE_TYPES)),
+    lambda r: ("True", f'device="mobile", language="{r.choice(("de", "fr", "es", "it"))}"'),
+    _cart_category,
+    lambda r: ('visit.in_segment("cart_worth_saving")', _page(r)),
 ]
 
 
@@ -86,10 +109,8 @@ def rule_source(rule_id: str, r: random.Random) -> str:
     kinds, weights = list(EVENT_WEIGHTS), list(EVENT_WEIGHTS.values())
     on = sorted(set(r.choices(kinds, weights, k=1 if r.random() < 0.8 else 2)))
     on_text = f'"{on[0]}"' if len(on) == 1 else "[" + ", ".join(f'"{e}"' for e in on) + "]"
-    condition, page = r.choice(CONDITIONS)(r)
-    options = f'trigger="{r.choice(TRIGGERS)}", priority={r.randint(0, 30)}' + (
-        f', page="{page}"' if page else ""
-    )
+    condition, targeting = r.choice(CONDITIONS)(r)
+    options = f'trigger="{r.choice(TRIGGERS)}", priority={r.randint(0, 30)}, {targeting}'
     title, percent = f"Campaign {rule_id[-4:]}", r.choice((5, 10, 15, 20))
     return f'''"""Generated by bench/rule_sets.py: a campaign on {", ".join(on)}."""
 

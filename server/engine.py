@@ -1,8 +1,9 @@
 """Loading rule modules and deciding which actions a visitor gets.
 
 Rules are discovered in a fixed, visible order: the built-in rules/ package, then the extra directory from
-settings. A duplicate id fails at start-up. Rules are indexed by event type, so a batch only calls the rules
-that listen to its events, however many rules exist.
+settings. A duplicate id fails at start-up. Rules are indexed by event type, page type and what their
+targeting asks for, so a batch only calls the rules that listen to its events and may be for its visitor,
+however many rules exist.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 from server import protocol as p
 from server.rules import (
@@ -30,6 +31,7 @@ from server.rules import (
     Visit,
 )
 from server.sites import Site
+from server.targeting import Facts
 from server.visitor import VisitorState
 
 log = logging.getLogger("storetag.engine")
@@ -112,14 +114,72 @@ def load_rules(directories: Iterable[Path]) -> tuple[list[Rule], dict[str, Segme
     return list(rules.values()), segments
 
 
+class Call(NamedTuple):
+    """A rule a batch calls, with its place in the calling order and the batch's types it listens to."""
+
+    rank: int
+    rule: Rule
+    types: tuple[str, ...]
+
+
 @dataclass(frozen=True)
 class Plan:
-    """The rules a batch with these event types calls on this page type, highest priority first, each
-    with the types it listens to among the batch's; and the rules on a later trigger that the page type
-    keeps out (withdrawn, as a rule that gives nothing is)."""
+    """The rules a batch with these event types may call on this page type: those for every visitor in
+    calling order, those indexed by what their targeting asks for (attribute → value → calls), and those
+    checked on every batch (wildcard paths only). `later`: every listening rule on a trigger other than
+    `now`, the page's type kept out or not; those that give no action are withdrawn."""
 
-    calls: tuple[tuple[Rule, tuple[str, ...]], ...]
-    kept_out: tuple[str, ...]
+    free: tuple[Call, ...]
+    indexed: dict[str, dict[str, tuple[Call, ...]]]
+    scanned: tuple[Call, ...]
+    later: tuple[str, ...]
+    later_set: frozenset[str]
+
+    @classmethod
+    def of(cls, listening: Iterable[Call], page_type: str) -> Plan:
+        free: list[Call] = []
+        indexed: dict[str, dict[str, list[Call]]] = defaultdict(lambda: defaultdict(list))
+        scanned: list[Call] = []
+        later: list[str] = []
+        for call in listening:
+            spec = call.rule.spec
+            if spec.trigger != "now":
+                later.append(call.rule.id)
+            if spec.pages and page_type not in spec.pages:
+                continue
+            anchor = spec.targets.anchor
+            if anchor is not None:
+                attribute, values = anchor
+                for value in values:
+                    indexed[attribute][value].append(call)
+            elif spec.targets.wants:
+                scanned.append(call)
+            else:
+                free.append(call)
+        return cls(
+            tuple(free),
+            {
+                attribute: {value: tuple(calls) for value, calls in by_value.items()}
+                for attribute, by_value in indexed.items()
+            },
+            tuple(scanned),
+            tuple(later),
+            frozenset(later),
+        )
+
+    def calls(self, state: VisitorState) -> Sequence[Call]:
+        """The rules to call for this visitor, in calling order."""
+        if not (self.indexed or self.scanned):
+            return self.free
+        facts = Facts(state)
+        found = {
+            call.rank: call
+            for attribute, by_value in self.indexed.items()
+            for value in facts.of(attribute)
+            for call in by_value.get(value, ())
+        }
+        targeted = [call for call in (*found.values(), *self.scanned) if call.rule.spec.targets.match(facts)]
+        return sorted((*self.free, *targeted)) if targeted else self.free
 
 
 ACTIONS = (Popup, Offer, Recs, Push)
@@ -133,10 +193,6 @@ class Engine:
         self.rule_ids = frozenset(self.rules)
         self.segments = dict(segments or {})
         self.transactional = frozenset(rule.id for rule in rules if rule.spec.transactional)
-        self.by_event: dict[str, list[Rule]] = defaultdict(list)
-        for rule in rules:
-            for event_type in rule.spec.on:
-                self.by_event[event_type].append(rule)
         # Highest priority first, ties in load order: the order decide() calls rules in.
         self.ranked = sorted(rules, key=lambda rule: -rule.spec.priority)
         self._plans: dict[tuple[frozenset[str], str], Plan] = {}
@@ -147,25 +203,28 @@ class Engine:
         if plan is None:
             if len(self._plans) >= MAX_PLANS:
                 self._plans.clear()
-            listening = [rule for rule in self.ranked if rule.spec.on & types]
-            plan = self._plans[types, page_type] = Plan(
-                tuple(
-                    (rule, tuple(rule.spec.on & types))
-                    for rule in listening
-                    if not rule.spec.pages or page_type in rule.spec.pages
+            plan = self._plans[types, page_type] = Plan.of(
+                (
+                    Call(rank, rule, tuple(rule.spec.on & types))
+                    for rank, rule in enumerate(self.ranked)
+                    if rule.spec.on & types
                 ),
-                tuple(
-                    rule.id
-                    for rule in listening
-                    if rule.spec.pages and page_type not in rule.spec.pages and rule.spec.trigger != "now"
-                ),
+                page_type,
             )
         return plan
 
-    def decide(self, state: VisitorState, events: Sequence[p.Event], site: Site, now_ms: int) -> Decisions:
+    def decide(
+        self,
+        state: VisitorState,
+        events: Sequence[p.Event],
+        site: Site,
+        now_ms: int,
+        armed: Sequence[str] | None = None,
+    ) -> Decisions:
         """Calls each rule listening to these events once, with the latest such event, and ranks the actions
         per trigger by priority (ties: the rule loaded first); the tag shows one modal at a time. Each
-        recommendation slot on the page is filled by the highest priority rule that fills it."""
+        recommendation slot on the page is filled by the highest priority rule that fills it. `armed`: the
+        actions the page says it holds armed, the only ones to withdraw (None: any may be)."""
         latest: dict[str, p.Event] = {}
         position: dict[str, int] = {}
         for index, event in enumerate(events):
@@ -174,14 +233,14 @@ class Engine:
         plan = self.plan(frozenset(latest), state.session.page_type)
         site_limited = self._site_limit_reached(state, site, now_ms)
         slots: dict[str, list[Decision]] = defaultdict(list)
-        withdrawn: list[str] = ["*"] if site_limited else []
-        withdrawn += plan.kept_out
         fills: dict[str, Decision] = {}
         pushes: list[Decision] = []
+        # Rules whose action stands; every other rule on a later trigger is withdrawn.
+        standing: set[str] = set()
         # One view per event, shared by the rules it calls (segments are evaluated once per view).
         visits: dict[str, Visit] = {}
         started, history_of = state.session.started, state.actions
-        for rule, types in plan.calls:
+        for _, rule, types in plan.calls(state):
             spec, action = rule.spec, None
             history = history_of.get(rule.id)
             if history is None or spec.allows(history, started, now_ms):
@@ -208,15 +267,18 @@ class Engine:
                 or (site_limited and not spec.transactional and not isinstance(action, Recs))
                 or (isinstance(action, PushPrompt) and not self._may_prompt(state, site))
             ):
-                # Only an action on a later trigger can be armed in the tag: one shown `now` is gone.
-                if spec.trigger != "now":
-                    withdrawn.append(rule.id)
+                continue
             elif isinstance(action, Recs):
                 # A list is no pop-up: site-wide pop-up limits do not hold it back.
                 if action.slot in state.session.slots:
                     fills.setdefault(action.slot, Decision(rule, action))
             else:
                 slots[spec.trigger].append(Decision(rule, action))
+            standing.add(rule.id)
+        withdrawn = ["*"] if site_limited else []
+        # Only an action on a later trigger can be armed in the tag: one shown `now` is gone.
+        armable = plan.later if armed is None else [rule_id for rule_id in armed if rule_id in plan.later_set]
+        withdrawn += [rule_id for rule_id in armable if rule_id not in standing]
         return Decisions(list(slots.values()), withdrawn, list(fills.values()), pushes)
 
     @staticmethod

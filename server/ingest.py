@@ -106,7 +106,7 @@ class Runtime:
         except OverLimit:
             wait_s = self.limiter.retry_after_s(now_ms)
             raise Refused(429, f"too many batches; retry in {wait_s} s", retry_after_s=wait_s) from None
-        decisions = self.engine.decide(state, applied, site, now_ms)
+        decisions = self.engine.decide(state, applied, site, now_ms, batch.armed)
         counts, revenue = action_counts(applied)
         actions, withdrawn = [], list(decisions.withdrawn)
         for candidates in decisions.slots:

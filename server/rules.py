@@ -2,14 +2,15 @@
 
     from server.rules import Popup, Visit, rule
 
-    @rule(on="page_view", cap="1/ever")
+    @rule(on="page_view", cap="1/ever", visitor="new")
     def welcome(visit: Visit) -> Popup | None:
-        if visit.is_first_visit and visit.pages >= 2:
+        if visit.pages >= 2:
             return Popup("welcome.html", title="Welcome!")
         return None
 
 A rule module's file name is the rule's id. A rule is a plain function of the visit, with no side effects,
-returning one action or None; the engine calls it when an event it listens to arrives. Segments are named
+returning one action or None; the engine calls it when an event it listens to arrives on a page and for a
+visitor its targeting (server/targeting.py) allows. Segments are named
 predicates on a visit, defined once with @segment in any rule module and read with visit.in_segment(name).
 """
 
@@ -38,6 +39,7 @@ from server.recs_spec import similar as similar
 from server.recs_spec import trending as trending
 from server.recs_spec import viewed_together as viewed_together
 from server.sites import Site
+from server.targeting import Targets
 from server.visitor import ActionHistory, CartLine, Utm, VisitorState
 
 DAY_MS = 24 * 3600 * 1000
@@ -233,6 +235,8 @@ class RuleSpec:
     segment: str = ""
     # Only on these page types (the visitor's current page); empty: on every page.
     pages: frozenset[str] = frozenset()
+    # Only for visitors with these devices, carts, paths … (server/targeting.py).
+    targets: Targets = field(default_factory=Targets)
 
     def allows(self, history: ActionHistory | None, session_started: int, now_ms: int) -> bool:
         if history is not None:
@@ -259,8 +263,10 @@ def rule(
     transactional: bool = False,
     segment: str = "",
     page: str | Iterable[str] = (),
+    **targets: str | Iterable[str],
 ) -> Callable[[RuleFunction], RuleFunction]:
-    """Marks a function as a rule listening to event types `on`; bad arguments fail at import."""
+    """Marks a function as a rule listening to event types `on`; bad arguments fail at import. `targets`:
+    the visitors it is for, by the attributes in server.targeting.ATTRIBUTES (device="mobile", cart=[…])."""
     events = frozenset([on] if isinstance(on, str) else on)
     pages = frozenset([page] if isinstance(page, str) else page)
     if not all(isinstance(name, str) and name for name in pages):
@@ -284,6 +290,7 @@ def rule(
         transactional=transactional,
         segment=segment,
         pages=pages,
+        targets=Targets.parse(targets),
     )
 
     def mark(function: RuleFunction) -> RuleFunction:
