@@ -183,7 +183,6 @@ class Plan:
 
 
 ACTIONS = (Popup, Offer, Recs, Push)
-# Plans cached per (event types, page type); page types come from clients, so the cache is bounded.
 MAX_PLANS = 4096
 
 
@@ -193,12 +192,18 @@ class Engine:
         self.rule_ids = frozenset(self.rules)
         self.segments = dict(segments or {})
         self.transactional = frozenset(rule.id for rule in rules if rule.spec.transactional)
+        self.listened = frozenset(event_type for rule in rules for event_type in rule.spec.on)
+        self.page_types = frozenset(page_type for rule in rules for page_type in rule.spec.pages)
         # Highest priority first, ties in load order: the order decide() calls rules in.
         self.ranked = sorted(rules, key=lambda rule: -rule.spec.priority)
         self._plans: dict[tuple[frozenset[str], str], Plan] = {}
         self.failures: Counter[str] = Counter()
 
     def plan(self, types: frozenset[str], page_type: str) -> Plan:
+        # Both come from clients: types no rule listens to and page types no rule names are left out of the
+        # key, and the cache is bounded.
+        types &= self.listened
+        page_type = page_type if page_type in self.page_types else ""
         plan = self._plans.get((types, page_type))
         if plan is None:
             if len(self._plans) >= MAX_PLANS:

@@ -12,6 +12,7 @@ import fnmatch
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from urllib.parse import urlsplit
 
 from server.visitor import VisitorState
@@ -89,7 +90,7 @@ class Targets:
         for attribute, values in self.wants:
             if attribute == "path":
                 assert self.path is not None
-                if not self.path.match(facts.path):
+                if not self.path.match(facts.page_path):
                     return False
             elif values.isdisjoint(facts.of(attribute)):
                 return False
@@ -97,23 +98,55 @@ class Targets:
 
 
 class Facts:
-    """A visitor's values of each attribute, read once per batch from the state."""
+    """A visitor's values of each attribute, each read from the state when a rule first asks for it."""
 
     def __init__(self, state: VisitorState) -> None:
-        session = state.session
-        self.path = urlsplit(session.url).path or "/"
-        self._values: dict[str, Collection[str]] = {
-            "cart": session.cart.keys(),
-            "viewed": session.products.keys(),
-            "path": (self.path,),
-            "cart_category": {line.category for line in session.cart.values()},
-            "viewed_category": session.categories.keys(),
-            "utm_source": (session.utm.source.lower(),),
-            "country": (session.country.upper(),),
-            "language": (session.lang.split("-")[0].lower(),),
-            "device": (session.device,),
-            "visitor": ("new" if state.profile.visits <= 1 else "returning",),
-        }
+        self._state = state
 
     def of(self, attribute: str) -> Collection[str]:
-        return self._values[attribute]
+        values: Collection[str] = getattr(self, attribute)
+        return values
+
+    @cached_property
+    def page_path(self) -> str:
+        return urlsplit(self._state.session.url).path or "/"
+
+    @property
+    def path(self) -> Collection[str]:
+        return (self.page_path,)
+
+    @property
+    def cart(self) -> Collection[str]:
+        return self._state.session.cart.keys()
+
+    @property
+    def viewed(self) -> Collection[str]:
+        return self._state.session.products.keys()
+
+    @cached_property
+    def cart_category(self) -> Collection[str]:
+        return {line.category for line in self._state.session.cart.values()}
+
+    @property
+    def viewed_category(self) -> Collection[str]:
+        return self._state.session.categories.keys()
+
+    @property
+    def utm_source(self) -> Collection[str]:
+        return (self._state.session.utm.source.lower(),)
+
+    @property
+    def country(self) -> Collection[str]:
+        return (self._state.session.country.upper(),)
+
+    @property
+    def language(self) -> Collection[str]:
+        return (self._state.session.lang.split("-")[0].lower(),)
+
+    @property
+    def device(self) -> Collection[str]:
+        return (self._state.session.device,)
+
+    @property
+    def visitor(self) -> Collection[str]:
+        return ("new" if self._state.profile.visits <= 1 else "returning",)
