@@ -1,5 +1,6 @@
-"""The demo shop's exit-intent offer in Chromium: a cart worth saving, a single-use code shown once and kept,
-applied through the shop's discount link, redeemed by the purchase; caps that survive a cleared browser."""
+"""The demo shop's offers in Chromium: for a cart worth saving, an exit-intent single-use code shown once and
+kept, applied through the shop's discount link, redeemed by the purchase; caps that survive a cleared
+browser; a thank-you code for readers who come from the newsletter."""
 
 from __future__ import annotations
 
@@ -99,6 +100,21 @@ async def test_the_offer_keeps_its_code_across_reloads_and_shows_once(shop: Shop
     async with page.expect_response(answers_a_page_view) as after_show:
         await page.reload()
     assert [a for a in (await (await after_show.value).json())["actions"] if a["kind"] == "offer"] == []
+
+
+async def test_a_newsletter_reader_lands_on_a_thank_you_code_and_other_visitors_do_not(
+    shop: Shop, page: Page, context: BrowserContext
+) -> None:
+    async with page.expect_response(answers_a_page_view) as plain:
+        await page.goto(f"{shop.url}/?utm_source=google")
+    assert (await (await plain.value).json())["actions"] == []
+
+    await context.clear_cookies()
+    await page.evaluate("localStorage.clear()")
+    await page.goto(f"{shop.url}/?utm_source=newsletter&utm_campaign=december")
+    dialog = page.locator(DIALOG)
+    await expect(dialog).to_contain_text("Thanks for reading our newsletter")
+    await expect(dialog.locator("code")).to_have_text(re.compile(r"^NEWS10-"))
 
 
 # Firefox has no cookieStore: the tag reads document.cookie there.
