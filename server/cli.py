@@ -36,7 +36,7 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 def serve(args: argparse.Namespace) -> None:
     settings = settings_from_env()
     uvicorn.run(
-        "server.app:create_app",
+        "server.app:serving_app",
         factory=True,
         host=args.host,
         port=args.port,
