@@ -14,7 +14,7 @@ trending), vt/bt (an item's viewed-together / bought-together neighbours, SUB th
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -29,8 +29,10 @@ from server.write_behind import WriteBehind
 DAY_S = 86400.0
 MAX_STAT_FIELDS = 2000
 _json = msgspec.json.Encoder()
-# A flush's signals go out in script calls of at most this many keys, so none holds Redis up for long.
+# A flush's signals go out in script calls of at most this many keys and about this many member writes,
+# so that none holds Redis up for long: other clients' commands run between them.
 MAX_KEYS_PER_SCRIPT = 100
+MAX_WRITES_PER_SCRIPT = 200
 STATS_TTL_S = 400 * 86400
 
 
@@ -207,23 +209,35 @@ def _merge(merged: Merged, signals: Iterable[Increment]) -> None:
         members[member] = members.get(member, 0.0) + weight
 
 
+Write = tuple[int, int, float, Mapping[str, float]]
+
+
 def _queue_adds(pipe: Pipeline, site: str, times: Mapping[float, Merged]) -> int:
     """Queues one site's merged increments, each time's to the eras it writes to, in script calls of at most
-    MAX_KEYS_PER_SCRIPT keys; returns the calls queued."""
-    keys: list[str] = []
-    writes: list[tuple[int, int, float, Mapping[str, float]]] = []
+    MAX_KEYS_PER_SCRIPT keys and about MAX_WRITES_PER_SCRIPT members; returns the calls queued."""
+    calls: list[list[tuple[str, Write]]] = [[]]
+    members = 0
+    for key, write in _writes(site, times):
+        if len(calls[-1]) >= MAX_KEYS_PER_SCRIPT or members >= MAX_WRITES_PER_SCRIPT:
+            calls.append([])
+            members = 0
+        calls[-1].append((key, write))
+        members += len(write[3])
+    for call in calls:
+        if call:
+            pipe.eval(_ADD, len(call), *(key for key, _ in call), _json.encode([write for _, write in call]))
+    return sum(1 for call in calls if call)
+
+
+def _writes(site: str, times: Mapping[float, Merged]) -> Iterator[tuple[str, Write]]:
+    """Each key to write and its write: (cap, ttl, factor, member → weight)."""
     for now_s, families in times.items():
         for name, subs in families.items():
             family = FAMILIES[name]
             for write in family.decay.writes(now_s):
-                prefix, ttl, factor = signal_key(site, name, write.era, ""), write.ttl_s, write.factor
+                prefix = signal_key(site, name, write.era, "")
                 for sub, members in subs.items():
-                    keys.append(prefix + sub)
-                    writes.append((_cap(family, sub), ttl, factor, members))
-    for start in range(0, len(keys), MAX_KEYS_PER_SCRIPT):
-        end = start + MAX_KEYS_PER_SCRIPT
-        pipe.eval(_ADD, len(keys[start:end]), *keys[start:end], _json.encode(writes[start:end]))
-    return -(-len(keys) // MAX_KEYS_PER_SCRIPT)
+                    yield prefix + sub, (_cap(family, sub), write.ttl_s, write.factor, members)
 
 
 class SignalStore:

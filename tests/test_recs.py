@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
+from server.recs_store import POP, SignalStore
 from server.rules import (
     bought_together,
     category_popular,
@@ -210,3 +211,20 @@ async def test_neighbour_lists_are_capped_and_every_signal_key_expires(
     assert await redis.zcard(hub_key) == 50
     async for key in redis.scan_iter("st:{shop}:r:*"):
         assert 0 < await redis.ttl(key) <= 240 * 86400, key
+
+
+async def test_a_busy_flush_of_learning_lands_whole_in_many_small_script_calls(redis: aioredis.Redis) -> None:
+    """A quarter second of a busy shop's views: more keys and members than one script call may carry (so
+    that none holds Redis up for the other clients), and every one of them is written."""
+    store = SignalStore(redis)
+    now_s = 1_800_000_000.0
+    views = [("pop", f"c:cat-{c}", f"p{c}-{n}", 1.0) for c in range(150) for n in range(4)]
+    store.add_signals("shop", [*views, *views[:1]], now_s)
+    async with redis.pipeline(transaction=False) as pipe:
+        assert store.queue_pending(pipe) >= 3
+        await pipe.execute()
+    first, last = await store.scores(
+        "shop", [(POP, "c:cat-0", ["p0-0", "p0-3"]), (POP, "c:cat-149", ["p149-3"])], now_s
+    )
+    assert first["p0-0"] == pytest.approx(2 * first["p0-3"]) and first["p0-3"] > 0
+    assert last["p149-3"] == pytest.approx(first["p0-3"])
