@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 from collections import Counter
 from collections.abc import Sequence
+from functools import lru_cache
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
@@ -24,9 +25,10 @@ from server.write_behind import WriteBehind
 IpWindow = tuple[str, str, int]
 
 
+@lru_cache(maxsize=4096)
 def client_group(ip: str) -> str:
     """The unit an IP limit counts: the address itself for IPv4, its /64 for IPv6, since one home or phone
-    gets a whole /64 and can pick a fresh address for each request."""
+    gets a whole /64 and can pick a fresh address for each request. Cached: the same clients come back."""
     try:
         address = ipaddress.ip_address(ip)
     except ValueError:
