@@ -27,7 +27,7 @@ ATTRIBUTES: Mapping[str, str] = {
     "viewed_category": "categories, one of them viewed this session",
     "utm_source": "the session's utm_source (any case)",
     "country": "ISO country codes",
-    "language": "primary language codes ('de', 'fr')",
+    "language": "language codes: 'de' for any German, 'de-AT' for Austria's",
     "device": "desktop, mobile, tablet or bot",
     "visitor": "new (first visit) or returning",
 }
@@ -62,11 +62,12 @@ class Targets:
         for attribute, raw in given.items():
             if attribute not in ATTRIBUTES:
                 raise TypeError(f"rule() got an unexpected keyword argument {attribute!r}")
-            values = frozenset(
-                _normal(attribute, value) for value in ([raw] if isinstance(raw, str) else raw)
-            )
-            if not values or not all(isinstance(value, str) and value for value in values):
+            listed = list(raw) if isinstance(raw, Iterable) and not isinstance(raw, str) else [raw]
+            if not listed or not all(isinstance(value, str) and value for value in listed):
                 raise ValueError(f"{attribute} takes {ATTRIBUTES[attribute]}, not {raw!r}")
+            if attribute == "path" and not all(glob.startswith(("/", "*")) for glob in listed):
+                raise ValueError(f"path patterns match the whole path, so they start with / or *: {raw!r}")
+            values = frozenset(_normal(attribute, value) for value in listed)
             allowed = _CLOSED.get(attribute)
             if allowed is not None and not values <= allowed:
                 raise ValueError(
@@ -141,7 +142,8 @@ class Facts:
 
     @property
     def language(self) -> Collection[str]:
-        return (self._state.session.lang.split("-")[0].lower(),)
+        locale = self._state.session.lang.lower()
+        return (locale.split("-")[0], locale)
 
     @property
     def device(self) -> Collection[str]:

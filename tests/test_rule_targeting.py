@@ -37,13 +37,19 @@ async def test_a_rule_for_one_page_type_runs_only_there(tmp_path: Path) -> None:
 
 
 async def test_device_language_and_country(tmp_path: Path) -> None:
-    rules = {"mobile_de": rule_source(device="mobile", language="de"), "austria": rule_source(country="AT")}
+    rules = {
+        "mobile_de": rule_source(device="mobile", language="de"),
+        "austria": rule_source(country="AT"),
+        "swiss_german": rule_source(language="de-CH"),
+    }
     desktop = simulator(tmp_path, accept_language="de-AT", **rules)
     assert await desktop.page_view() == []
     phone = simulator(tmp_path, user_agent=PIXEL, accept_language="de-AT,de;q=0.9", **rules)
     assert shown(await phone.page_view()) == ["mobile_de"]
     french_phone = simulator(tmp_path, user_agent=PIXEL, accept_language="fr-FR", **rules)
     assert await french_phone.page_view() == []
+    zurich = simulator(tmp_path, accept_language="de-CH", **rules)
+    assert shown(await zurich.page_view()) == ["swiss_german"]
     in_austria = Simulator(rule_dirs=[tmp_path], country="AT")
     assert shown(await in_austria.page_view()) == ["austria"]
 
@@ -119,6 +125,8 @@ async def test_attributes_combine_with_and_their_values_with_or(tmp_path: Path) 
         ({"device": "phone"}, "device is one of bot, desktop, mobile, tablet"),
         ({"visitor": "old"}, "visitor is one of new, returning"),
         ({"cart": []}, "cart takes product ids"),
+        ({"viewed": 42}, "viewed takes product ids"),
+        ({"path": "sale/*"}, "start with / or"),
         ({"weather": "rain"}, "unexpected keyword argument 'weather'"),
     ],
 )
