@@ -1,7 +1,8 @@
 """Single-use discount codes: pools the shop uploads, and codes the server generates and signs.
 
 A visitor gets one code per offer rule and keeps it: the code lives in the visitor's state, assigned with the
-state's compare-and-set, so concurrent requests cannot hand the same visitor two codes. A pool code leaves
+state's compare-and-set, so concurrent requests cannot hand the same visitor two codes (a signed code for
+an offer that leads its slot is assigned in the batch's own compare-and-set, with no write of its own). A pool code leaves
 the pool with SPOP, which is atomic, so no code is ever handed out twice; a code popped by a request that
 lost the race for the visitor goes back. Every issued code has a record (rule, visitor, expiry,
 redemption) for verification and attribution. Generated codes also verify by signature alone.
@@ -53,6 +54,9 @@ class RedeemedBy(msgspec.Struct):
     order_id: str
     value: float
 
+
+# A code just given: the rule, its offer, the code.
+Issued = tuple[str, Offer, IssuedCode]
 
 record_decoder = msgspec.json.Decoder(CodeRecord)
 redemption_decoder = msgspec.json.Decoder(RedeemedBy)
@@ -156,13 +160,38 @@ class Coupons:
             if offer.pool:
                 await self.redis.sadd(site_key(site.key, f"pool:{offer.pool}"), code)
             return issued
-        record = CodeRecord(rule_id, visitor, expires_ms, offer.percent)
-        await self.redis.set(
-            site_key(site.key, f"code:{code}"),
-            msgspec.json.encode(record),
-            ex=offer.valid_s + RECORD_GRACE_S,
-        )
+        await self.write_records(site, visitor, [(rule_id, offer, issued)])
         return issued
+
+    def sign_in_state(
+        self, site: Site, state: VisitorState, offers: Iterable[tuple[str, Offer]], now_ms: int
+    ) -> list[Issued]:
+        """Generates a code for each of these (rule id, offer) that signs its codes and the visitor holds
+        none valid of, into the state (to be written by the caller's compare-and-set, retried with it);
+        returns them for write_records."""
+        fresh: list[Issued] = []
+        for rule_id, offer in offers:
+            held = state.codes.get(rule_id)
+            if offer.pool or not site.secret or (held is not None and held.expires > now_ms):
+                continue
+            expires_ms = now_ms + offer.valid_s * 1000
+            issued = state.codes[rule_id] = IssuedCode(
+                generate(site, offer.prefix, offer.percent, expires_ms), expires_ms
+            )
+            fresh.append((rule_id, offer, issued))
+        return fresh
+
+    async def write_records(self, site: Site, visitor: str, issued: Iterable[Issued]) -> None:
+        """The records of codes just given to this visitor, for verification and attribution."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for rule_id, offer, code in issued:
+                record = CodeRecord(rule_id, visitor, code.expires, offer.percent)
+                pipe.set(
+                    site_key(site.key, f"code:{code.code}"),
+                    msgspec.json.encode(record),
+                    ex=offer.valid_s + RECORD_GRACE_S,
+                )
+            await pipe.execute()
 
     async def _pop_for(
         self, site: str, visitor: str, rule_id: str, pool: str, now_ms: int

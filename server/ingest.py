@@ -15,8 +15,8 @@ from server import protocol as p
 from server.actions import Renderer, template_environment
 from server.breaker import Breaker
 from server.catalog import Product
-from server.coupons import Coupons
-from server.engine import Decision, Engine, load_rules
+from server.coupons import Coupons, Issued
+from server.engine import Decision, Decisions, Engine, load_rules
 from server.push_schedule import PushScheduler
 from server.ratelimit import RateLimiter
 from server.recs import Recommender
@@ -96,17 +96,24 @@ class Runtime:
             action_ids=self.engine.rule_ids,
         )
 
-        def change(state: VisitorState) -> list[p.Event]:
-            return apply_events(state, batch, ctx)
+        def change(state: VisitorState) -> tuple[list[p.Event], Decisions, list[Issued]]:
+            # Deciding is pure, so it runs with the events, retried with them on a conflict; the code an
+            # offer leading its slot will show is signed into the same write.
+            applied = apply_events(state, batch, ctx)
+            decisions = self.engine.decide(state, applied, site, now_ms, batch.armed)
+            leading = [(slot[0].rule.id, slot[0].action) for slot in decisions.slots]
+            offers = [(rule_id, action) for rule_id, action in leading if isinstance(action, Offer)]
+            return applied, decisions, self.coupons.sign_in_state(site, state, offers, now_ms)
 
         try:
-            state, applied = await self.store.update(
+            state, (applied, decisions, fresh_codes) = await self.store.update(
                 site.key, batch.visitor, change, self.limiter.visitor_counter(site.key, batch.visitor, now_ms)
             )
         except OverLimit:
             wait_s = self.limiter.retry_after_s(now_ms)
             raise Refused(429, f"too many batches; retry in {wait_s} s", retry_after_s=wait_s) from None
-        decisions = self.engine.decide(state, applied, site, now_ms, batch.armed)
+        if fresh_codes:
+            await self.coupons.write_records(site, batch.visitor, fresh_codes)
         counts, revenue = action_counts(applied)
         actions, withdrawn = [], list(decisions.withdrawn)
         for candidates in decisions.slots:

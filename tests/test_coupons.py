@@ -110,6 +110,18 @@ async def test_a_signed_code_verifies_and_a_forged_one_does_not(admin: httpx.Asy
     assert (await verify(admin, "NEVER-ISSUED"))["reason"] == "unknown code"
 
 
+async def test_an_offer_leading_its_slot_gets_its_code_and_record_with_the_batchs_own_write(
+    make_client: Callable[..., httpx.AsyncClient], tmp_path: Path
+) -> None:
+    rules = write_rules(tmp_path, signed_offer=SIGNED_OFFER)
+    client = make_client(admin_token_sha256=hashlib.sha256(TOKEN.encode()).hexdigest(), rules_dir=rules)
+    visitor = new_id()
+    code = (await offers_for(client, visitor))["signed_offer"]["code"]
+    assert (await offers_for(client, visitor))["signed_offer"]["code"] == code
+    verdict = await verify(client, code)
+    assert verdict["valid"] and verdict["rule"] == "signed_offer" and verdict["percent"] == 15
+
+
 async def test_a_purchase_with_the_code_redeems_it_once_and_credits_the_rule(
     admin: httpx.AsyncClient, redis: aioredis.Redis
 ) -> None:
