@@ -2,10 +2,10 @@
 
 A visitor gets one code per offer rule and keeps it: the code lives in the visitor's state, assigned with the
 state's compare-and-set, so concurrent requests cannot hand the same visitor two codes (a signed code for
-an offer that leads its slot is assigned in the batch's own compare-and-set, with no write of its own). A pool code leaves
-the pool with SPOP, which is atomic, so no code is ever handed out twice; a code popped by a request that
-lost the race for the visitor goes back. Every issued code has a record (rule, visitor, expiry,
-redemption) for verification and attribution. Generated codes also verify by signature alone.
+an offer that leads its slot is assigned in the batch's own compare-and-set, with no write of its own). A
+pool code leaves the pool with SPOP, which is atomic, so no code is ever handed out twice; a code popped by
+a request that lost the race for the visitor goes back. Every issued code has a record (rule, visitor,
+expiry, redemption) for verification and attribution. Generated codes also verify by signature alone.
 """
 
 from __future__ import annotations
