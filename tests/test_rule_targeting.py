@@ -36,6 +36,13 @@ async def test_a_rule_for_one_page_type_runs_only_there(tmp_path: Path) -> None:
     assert shown(await sim.page_view(page_type="cart")) == ["cart_help"]
 
 
+async def test_an_armed_action_for_one_page_type_is_withdrawn_on_another(tmp_path: Path) -> None:
+    sim = simulator(tmp_path, cart_exit=rule_source(page="cart", trigger="exit_intent"))
+    assert shown(await sim.page_view(page_type="cart")) == ["cart_exit"]
+    assert await sim.page_view(page_type="product") == []
+    assert sim.withdrawn == ["cart_exit"]
+
+
 async def test_device_language_and_country(tmp_path: Path) -> None:
     rules = {
         "mobile_de": rule_source(device="mobile", language="de"),
