@@ -45,7 +45,7 @@ from server.engine import BUILTIN_RULES_DIR
 from server.ingest import Runtime, build_runtime
 from server.recs import Context
 from server.recs_spec import STRATEGIES, Strategy
-from server.recs_store import Signal
+from server.recs_store import Increment
 from server.settings import Settings
 from server.sites import Site
 from server.state import connect
@@ -104,17 +104,17 @@ async def load_signals(runtime: Runtime, shop: Shop, now_s: float) -> int:
     the last two weeks, written by the same script the event path uses."""
     store, updates, chunk = runtime.recs.signals, 0, 0
     while updates < UPDATES:
-        signals: list[Signal] = []
+        signals: list[Increment] = []
         while len(signals) < 20_000:
             items = shop.session()
             family = "bt" if shop.rng.random() < 0.25 else "vt"
             for item in items:
                 category = f"c:cat-{shop.category_of(item)}"
-                signals += [Signal("pop", "all", item, 1), Signal("pop", category, item, 1)]
-                signals += [Signal("hot", "all", item, 1), Signal(family[0] + "n", "n", item, 1)]
+                signals += [("pop", "all", item, 1), ("pop", category, item, 1)]
+                signals += [("hot", "all", item, 1), (family[0] + "n", "n", item, 1)]
                 for other in items:
                     if other != item:
-                        signals.append(Signal(family, item, other, 1))
+                        signals.append((family, item, other, 1))
                         updates += 1
         at = now_s - 14 * 86400 * max(0.0, 1 - updates / UPDATES)
         async with runtime.store.redis.pipeline(transaction=False) as pipe:

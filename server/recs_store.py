@@ -56,16 +56,8 @@ FAMILIES = {
 }
 
 
-class Signal(NamedTuple):
-    """An increment of `member` in the family's key SUB, by `weight` at the time of writing."""
-
-    family: str
-    sub: str
-    member: str
-    weight: float
-
-
-# A Signal as a plain tuple, as learning makes them (a dozen a batch: a tuple is cheaper to make).
+# (family, sub, member, weight): an increment of `member` in the family's key SUB, by `weight` at the time
+# of writing. A plain tuple, as learning makes a dozen a batch.
 Increment = tuple[str, str, str, float]
 
 
@@ -215,18 +207,17 @@ Write = tuple[int, int, float, Mapping[str, float]]
 def _queue_adds(pipe: Pipeline, site: str, times: Mapping[float, Merged]) -> int:
     """Queues one site's merged increments, each time's to the eras it writes to, in script calls of at most
     MAX_KEYS_PER_SCRIPT keys and about MAX_WRITES_PER_SCRIPT members; returns the calls queued."""
-    calls: list[list[tuple[str, Write]]] = [[]]
+    calls: list[list[tuple[str, Write]]] = []
     members = 0
     for key, write in _writes(site, times):
-        if len(calls[-1]) >= MAX_KEYS_PER_SCRIPT or members >= MAX_WRITES_PER_SCRIPT:
+        if not calls or len(calls[-1]) >= MAX_KEYS_PER_SCRIPT or members >= MAX_WRITES_PER_SCRIPT:
             calls.append([])
             members = 0
         calls[-1].append((key, write))
         members += len(write[3])
     for call in calls:
-        if call:
-            pipe.eval(_ADD, len(call), *(key for key, _ in call), _json.encode([write for _, write in call]))
-    return sum(1 for call in calls if call)
+        pipe.eval(_ADD, len(call), *(key for key, _ in call), _json.encode([write for _, write in call]))
+    return len(calls)
 
 
 def _writes(site: str, times: Mapping[float, Merged]) -> Iterator[tuple[str, Write]]:
@@ -265,8 +256,8 @@ class SignalStore:
             merged[field] += amount
 
     def queue_pending(self, pipe: Pipeline) -> int:
-        """Queues what add_signals and add_counts merged (script calls of at most MAX_KEYS_PER_SCRIPT keys,
-        each within one site's hash tag); returns the commands queued."""
+        """Queues what add_signals and add_counts merged (script calls bounded as _queue_adds says, each
+        within one site's hash tag); returns the commands queued."""
         pending, self._increments = self._increments, defaultdict(dict)
         counts, self._counts = self._counts, defaultdict(lambda: defaultdict(float))
         queued = 0
@@ -278,8 +269,8 @@ class SignalStore:
         return queued
 
     def queue_signals(self, pipe: Pipeline, site: str, signals: Iterable[Increment], now_s: float) -> None:
-        """These increments, in every era they belong to, now, in script calls of at most
-        MAX_KEYS_PER_SCRIPT keys (bulk loads)."""
+        """These increments, in every era they belong to, now, in script calls bounded as _queue_adds says
+        (bulk loads)."""
         merged: Merged = {}
         _merge(merged, signals)
         _queue_adds(pipe, site, {now_s: merged})
