@@ -77,6 +77,12 @@ def generate(site: Site, prefix: str, percent: int, expires_ms: int) -> str:
     return f"{prefix}-{text}"
 
 
+def held_code(state: VisitorState, rule_id: str, now_ms: int) -> IssuedCode | None:
+    """The code the visitor holds for this rule, while it is valid."""
+    held = state.codes.get(rule_id)
+    return held if held is not None and held.expires > now_ms else None
+
+
 def verify_signature(site: Site, code: str, now_ms: int) -> CouponVerdict | None:
     """The verdict on a generated code from its signature alone; None when it is not a generated code."""
     prefix, _, text = code.rpartition("-")
@@ -133,8 +139,8 @@ class Coupons:
         """The visitor's code for this rule: the one they already have while it is valid, or a new one;
         None if the pool is empty or the site cannot sign codes. `state`: the visitor's state as just
         written, which saves reading it again."""
-        current = (state or await self.store.load(site.key, visitor)).codes.get(rule_id)
-        if current is not None and current.expires > now_ms:
+        current = held_code(state or await self.store.load(site.key, visitor), rule_id, now_ms)
+        if current is not None:
             return current
         expires_ms = now_ms + offer.valid_s * 1000
         if offer.pool:
@@ -150,8 +156,8 @@ class Coupons:
             return None
 
         def assign(state: VisitorState) -> IssuedCode:
-            held = state.codes.get(rule_id)
-            if held is None or held.expires <= now_ms:
+            held = held_code(state, rule_id, now_ms)
+            if held is None:
                 held = state.codes[rule_id] = IssuedCode(code, expires_ms)
             return held
 
@@ -171,8 +177,7 @@ class Coupons:
         returns them for write_records."""
         fresh: list[Issued] = []
         for rule_id, offer in offers:
-            held = state.codes.get(rule_id)
-            if offer.pool or not site.secret or (held is not None and held.expires > now_ms):
+            if offer.pool or not site.secret or held_code(state, rule_id, now_ms) is not None:
                 continue
             expires_ms = now_ms + offer.valid_s * 1000
             issued = state.codes[rule_id] = IssuedCode(
@@ -203,8 +208,8 @@ class Coupons:
             code = await self._pop(site, pool)
             if code is not None:
                 return code
-            held = (await self.store.load(site, visitor)).codes.get(rule_id)
-            if held is not None and held.expires > now_ms:
+            held = held_code(await self.store.load(site, visitor), rule_id, now_ms)
+            if held is not None:
                 return held
         return None
 
