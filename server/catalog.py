@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from functools import partial
 from urllib.parse import urljoin, urlsplit
 
 import msgspec
 import redis.asyncio as aioredis
-from redis.asyncio.client import Pipeline
 
 from server import protocol as p
+from server.write_behind import Flush
 
 MAX_PRODUCTS = 200_000
 
@@ -175,10 +176,10 @@ class Catalog:
                 pipe.hset(catalog_key(site), item, _encoder.encode(Product(id=item, removed=True)))
             await pipe.execute()
 
-    def queue_sightings(self, pipe: Pipeline, site: str, products: Sequence[Product]) -> int:
+    def queue_sightings(self, flush: Flush, site: str, products: Sequence[Product]) -> None:
         """Records products seen in events, those not known yet, in script calls of at most
-        MAX_SIGHTINGS_PER_SCRIPT products; EVAL, not a registered script (see recs_store.SignalStore).
-        Returns the calls queued."""
+        MAX_SIGHTINGS_PER_SCRIPT products, each a round trip of the flush's own; EVAL, not a registered
+        script (see recs_store.SignalStore)."""
         for start in range(0, len(products), MAX_SIGHTINGS_PER_SCRIPT):
             keys = [catalog_key(site)]
             indexes: dict[str, int] = {}
@@ -194,8 +195,9 @@ class Catalog:
                 else:
                     placed.append((0, ""))
                 args += [product.id, _encoder.encode(product)]
-            pipe.eval(_SIGHT, len(keys), *keys, MAX_PRODUCTS, _json.encode(placed), *args)
-        return -(-len(products) // MAX_SIGHTINGS_PER_SCRIPT)
+            flush.apart.append(
+                partial(self.redis.eval, _SIGHT, len(keys), *keys, MAX_PRODUCTS, _json.encode(placed), *args)
+            )
 
     async def in_category(self, site: str, category: str, low: float, high: float, limit: int) -> list[str]:
         raw = await self.redis.zrangebyscore(category_key(site, category), low, high, start=0, num=limit)

@@ -16,10 +16,9 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 import redis.asyncio as aioredis
-from redis.asyncio.client import Pipeline
 
 from server.state import RateCounter, site_key, visitor_key
-from server.write_behind import WriteBehind
+from server.write_behind import Flush, WriteBehind
 
 # (site, ip, window)
 IpWindow = tuple[str, str, int]
@@ -88,11 +87,11 @@ class RateLimiter:
         await self.behind.written()
         return 0
 
-    def drain(self, pipe: Pipeline) -> int:
+    def drain(self, flush: Flush) -> int:
         self._sending, self._unsent = self._unsent, Counter()
         for (site, ip, window), count in self._sending.items():
-            pipe.incrby(site_key(site, f"rl:{ip}:{window}"), count)
-            pipe.expire(site_key(site, f"rl:{ip}:{window}"), self.window_s)
+            flush.pipe.incrby(site_key(site, f"rl:{ip}:{window}"), count)
+            flush.pipe.expire(site_key(site, f"rl:{ip}:{window}"), self.window_s)
         return 2 * len(self._sending)
 
     def took(self, replies: Sequence[object]) -> None:

@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
-from redis.asyncio.client import Pipeline
 
 from server import protocol as p
 from server.catalog import Catalog, Product, decoded
@@ -36,7 +35,7 @@ from server.recs_store import (
 from server.signals import learn
 from server.sites import Site
 from server.visitor import VisitorState
-from server.write_behind import WriteBehind
+from server.write_behind import Flush, WriteBehind
 
 CHAINS: dict[str, tuple[str, ...]] = {
     "for_you": ("viewed_together", "category_popular", "popular"),
@@ -96,12 +95,11 @@ class Recommender:
         self.signals.add_counts(site.key, lessons.counts)
         await self.behind.written()
 
-    def drain(self, pipe: Pipeline) -> int:
+    def drain(self, flush: Flush) -> int:
         sightings, self._sightings = self._sightings, defaultdict(dict)
-        queued = 0
         for site, products in sightings.items():
-            queued += self.catalog.queue_sightings(pipe, site, list(products.values()))
-        return queued + self.signals.queue_pending(pipe)
+            self.catalog.queue_sightings(flush, site, list(products.values()))
+        return self.signals.queue_pending(flush)
 
     def took(self, replies: Sequence[object]) -> None:
         pass

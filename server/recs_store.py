@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import NamedTuple
 
 import msgspec
@@ -24,7 +25,7 @@ from redis.asyncio.client import Pipeline
 
 from server.catalog import catalog_key
 from server.decay import Decay
-from server.write_behind import WriteBehind
+from server.write_behind import Flush, WriteBehind
 
 DAY_S = 86400.0
 MAX_STAT_FIELDS = 2000
@@ -204,9 +205,9 @@ def _merge(merged: Merged, signals: Iterable[Increment]) -> None:
 Write = tuple[int, int, float, Mapping[str, float]]
 
 
-def _queue_adds(pipe: Pipeline, site: str, times: Mapping[float, Merged]) -> int:
-    """Queues one site's merged increments, each time's to the eras it writes to, in script calls of at most
-    MAX_KEYS_PER_SCRIPT keys and about MAX_WRITES_PER_SCRIPT members; returns the calls queued."""
+def _add_calls(site: str, times: Mapping[float, Merged]) -> list[tuple[list[str], bytes]]:
+    """One site's merged increments, each time's to the eras it writes to, as _ADD's (keys, argument) for
+    script calls of at most MAX_KEYS_PER_SCRIPT keys and about MAX_WRITES_PER_SCRIPT members."""
     calls: list[list[tuple[str, Write]]] = []
     members = 0
     for key, write in _writes(site, times):
@@ -215,9 +216,7 @@ def _queue_adds(pipe: Pipeline, site: str, times: Mapping[float, Merged]) -> int
             members = 0
         calls[-1].append((key, write))
         members += len(write[3])
-    for call in calls:
-        pipe.eval(_ADD, len(call), *(key for key, _ in call), _json.encode([write for _, write in call]))
-    return len(calls)
+    return [([key for key, _ in call], _json.encode([write for _, write in call])) for call in calls]
 
 
 def _writes(site: str, times: Mapping[float, Merged]) -> Iterator[tuple[str, Write]]:
@@ -255,25 +254,27 @@ class SignalStore:
         for field, amount in counts.items():
             merged[field] += amount
 
-    def queue_pending(self, pipe: Pipeline) -> int:
-        """Queues what add_signals and add_counts merged (script calls bounded as _queue_adds says, each
-        within one site's hash tag); returns the commands queued."""
+    def queue_pending(self, flush: Flush) -> int:
+        """Queues what add_signals and add_counts merged, each within one site's hash tag: the counters into
+        the flush's pipeline (returns the commands queued), the increments as script calls apart (bounded as
+        _add_calls says)."""
         pending, self._increments = self._increments, defaultdict(dict)
         counts, self._counts = self._counts, defaultdict(lambda: defaultdict(float))
-        queued = 0
         for site, seconds in pending.items():
-            queued += _queue_adds(pipe, site, seconds)
-        for site, fields in counts.items():
-            self.queue_counts(pipe, site, fields)
-            queued += 1
-        return queued
+            calls = _add_calls(site, seconds)
+            flush.apart += [partial(self.redis.eval, _ADD, len(keys), *keys, arg) for keys, arg in calls]
+        counted = {site: fields for site, fields in counts.items() if fields}
+        for site, fields in counted.items():
+            self.queue_counts(flush.pipe, site, fields)
+        return len(counted)
 
     def queue_signals(self, pipe: Pipeline, site: str, signals: Iterable[Increment], now_s: float) -> None:
-        """These increments, in every era they belong to, now, in script calls bounded as _queue_adds says
+        """These increments, in every era they belong to, now, in script calls bounded as _add_calls says
         (bulk loads)."""
         merged: Merged = {}
         _merge(merged, signals)
-        _queue_adds(pipe, site, {now_s: merged})
+        for keys, arg in _add_calls(site, {now_s: merged}):
+            pipe.eval(_ADD, len(keys), *keys, arg)
 
     def queue_counts(self, pipe: Pipeline, site: str, counts: Mapping[str, float]) -> None:
         if counts:

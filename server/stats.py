@@ -9,10 +9,9 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 import redis.asyncio as aioredis
-from redis.asyncio.client import Pipeline
 
 from server.state import site_key
-from server.write_behind import WriteBehind
+from server.write_behind import Flush, WriteBehind
 
 KEEP_S = 400 * 86400
 
@@ -46,7 +45,8 @@ class RuleStats:
             self._revenue[key][f"{rule_id}:revenue"] += total
         await self.behind.written()
 
-    def drain(self, pipe: Pipeline) -> int:
+    def drain(self, flush: Flush) -> int:
+        pipe = flush.pipe
         counts, self._counts = self._counts, defaultdict(Counter)
         revenue, self._revenue = self._revenue, defaultdict(lambda: defaultdict(float))
         queued = 0

@@ -1,5 +1,5 @@
 """Write-behind: writes the answer does not wait for (rule stats, what recommendations learn, per-IP rate
-counters), merged in process memory and sent to Redis in one pipeline every `interval_s`.
+counters), merged in process memory and sent to Redis every `interval_s`.
 
 Each source keeps its own merged buffer (a thousand batches that each count one view of a product become
 one increment by a thousand) and queues it into the flush's pipeline when asked. The flush runs in the
@@ -8,6 +8,10 @@ background, at most `interval_s` after the first write it carries, and once more
 at most `interval_s` of its writes; a flush that Redis fails is logged and dropped, not retried (a retry
 after a timeout could count twice). With `interval_s` 0 every write is sent before the request answers,
 as the tests and the embedded demo store want.
+
+A flush's small writes go in one pipeline; its script calls that each keep Redis busy for up to a
+millisecond (what recommendations learn) go one round trip each after it, so that the answers' own
+commands run between them instead of queueing behind the whole flush.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
@@ -24,9 +29,19 @@ from redis.asyncio.client import Pipeline
 log = logging.getLogger("storetag.write_behind")
 
 
+@dataclass
+class Flush:
+    """What one flush sends: `pipe`, one round trip for the small writes, then each of `apart` (a call that
+    costs Redis up to about a millisecond) in a round trip of its own."""
+
+    pipe: Pipeline
+    apart: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
+
+
 class Buffered(Protocol):
-    def drain(self, pipe: Pipeline) -> int:
-        """Queues what is buffered into the pipeline, empties the buffer; returns the commands queued."""
+    def drain(self, flush: Flush) -> int:
+        """Queues what is buffered into the flush, empties the buffer; returns the commands queued into its
+        pipeline."""
 
     def took(self, replies: Sequence[Any]) -> None:
         """The replies to this source's commands of a flush that went through."""
@@ -65,7 +80,7 @@ class WriteBehind:
             log.warning("write-behind flush failed, its writes are dropped: %r", exc)
 
     async def flush(self) -> None:
-        """Sends everything buffered (after any flush under way), in one pipeline."""
+        """Sends everything buffered (after any flush under way)."""
         while self._flushing is not None:
             await asyncio.shield(self._flushing)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -79,15 +94,16 @@ class WriteBehind:
 
     async def _send(self) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
-            counts = [source.drain(pipe) for source in self.sources]
-            if not any(counts):
-                return
-            replies = await pipe.execute()
+            flush = Flush(pipe)
+            counts = [source.drain(flush) for source in self.sources]
+            replies = await pipe.execute() if any(counts) else []
         start = 0
         for source, count in zip(self.sources, counts, strict=True):
             if count:
                 source.took(replies[start : start + count])
             start += count
+        for send in flush.apart:
+            await send()
 
     async def close(self) -> None:
         """At shutdown: the last flush, now."""

@@ -3,12 +3,14 @@ how old signal fades and how memory stays bounded."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
 
-from server.recs_store import POP, SignalStore
+from server.recs import Recommender
+from server.recs_store import POP
 from server.rules import (
     bought_together,
     category_popular,
@@ -20,6 +22,7 @@ from server.rules import (
     viewed_together,
 )
 from server.testing import Simulator
+from server.write_behind import WriteBehind
 
 
 @pytest.fixture
@@ -213,18 +216,40 @@ async def test_neighbour_lists_are_capped_and_every_signal_key_expires(
         assert 0 < await redis.ttl(key) <= 240 * 86400, key
 
 
-async def test_a_busy_flush_of_learning_lands_whole_in_many_small_script_calls(redis: aioredis.Redis) -> None:
+async def test_a_busy_flush_of_learning_lands_whole_and_other_clients_commands_run_between_its_calls(
+    redis: aioredis.Redis, redis_url: str
+) -> None:
     """A quarter second of a busy shop's views: more keys and members than one script call may carry (so
-    that none holds Redis up for the other clients), and every one of them is written."""
-    store = SignalStore(redis)
+    that none holds Redis up), each call in a round trip of its own (so that a visitor's own commands run
+    between them, not behind the whole flush), and every one of them is written."""
+    behind = WriteBehind(redis, 3600)
+    store = Recommender(redis, behind).signals
     now_s = 1_800_000_000.0
     views = [("pop", f"c:cat-{c}", f"p{c}-{n}", 1.0) for c in range(150) for n in range(4)]
     store.add_signals("shop", [*views, *views[:1]], now_s)
-    async with redis.pipeline(transaction=False) as pipe:
-        assert store.queue_pending(pipe) >= 3
-        await pipe.execute()
-    first, last = await store.scores(
+    order: list[str] = []
+    watcher = aioredis.Redis.from_url(redis_url)
+    async with watcher.monitor() as monitor:
+
+        async def watch() -> None:
+            while "ECHO" not in (command := (await monitor.next_command())["command"]):
+                order.append("visitor" if command.startswith("GET") else "flush" * ("ZINCRBY" in command))
+
+        watching = asyncio.create_task(watch())
+        await redis.ping()
+        flushing = asyncio.create_task(behind.flush())
+        while not flushing.done():
+            await redis.get("st:{shop:v1}:state")
+        await redis.echo("the flush is over")
+        await watching
+    await watcher.aclose()
+    calls = [name for name in order if name]
+    assert calls.count("flush") >= 3
+    # Between the first and the last of the flush's calls, a visitor's command ran.
+    first, last = calls.index("flush"), len(calls) - 1 - calls[::-1].index("flush")
+    assert "visitor" in calls[first:last]
+    first_scores, last_scores = await store.scores(
         "shop", [(POP, "c:cat-0", ["p0-0", "p0-3"]), (POP, "c:cat-149", ["p149-3"])], now_s
     )
-    assert first["p0-0"] == pytest.approx(2 * first["p0-3"]) and first["p0-3"] > 0
-    assert last["p149-3"] == pytest.approx(first["p0-3"])
+    assert first_scores["p0-0"] == pytest.approx(2 * first_scores["p0-3"]) and first_scores["p0-3"] > 0
+    assert last_scores["p149-3"] == pytest.approx(first_scores["p0-3"])
