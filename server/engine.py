@@ -67,6 +67,20 @@ class Decisions:
     # Web pushes to schedule: no trigger slot, no site pop-up limit.
     pushes: list[Decision] = field(default_factory=list)
 
+    def armed_after(self, armed: Sequence[str]) -> list[str]:
+        """What the visitor's pages may hold armed once they have this answer: what they may have held, less
+        what it withdraws, and every action it may arm (each slot's winner is among its candidates)."""
+        kept = (
+            [] if "*" in self.withdrawn else [rule_id for rule_id in armed if rule_id not in self.withdrawn]
+        )
+        for candidates in self.slots:
+            kept += [
+                decision.rule.id
+                for decision in candidates
+                if decision.rule.spec.trigger != "now" and decision.rule.id not in kept
+            ]
+        return kept
+
 
 def _import_file(path: Path, name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name, path)
@@ -132,8 +146,7 @@ class Plan:
     free: tuple[Call, ...]
     indexed: dict[str, dict[str, tuple[Call, ...]]]
     scanned: tuple[Call, ...]
-    later: tuple[str, ...]
-    later_set: frozenset[str]
+    later: frozenset[str]
 
     @classmethod
     def of(cls, listening: Iterable[Call], page_type: str) -> Plan:
@@ -163,7 +176,6 @@ class Plan:
                 for attribute, by_value in indexed.items()
             },
             tuple(scanned),
-            tuple(later),
             frozenset(later),
         )
 
@@ -224,12 +236,12 @@ class Engine:
         events: Sequence[p.Event],
         site: Site,
         now_ms: int,
-        armed: Sequence[str] | None = None,
+        armed: Sequence[str] = (),
     ) -> Decisions:
         """Calls each rule listening to these events once, with the latest such event, and ranks the actions
         per trigger by priority (ties: the rule loaded first); the tag shows one modal at a time. Each
         recommendation slot on the page is filled by the highest priority rule that fills it. `armed`: the
-        actions the page says it holds armed, the only ones to withdraw (None: any may be)."""
+        actions the visitor's pages may hold armed, the only ones to withdraw."""
         latest: dict[str, p.Event] = {}
         position: dict[str, int] = {}
         for index, event in enumerate(events):
@@ -282,8 +294,7 @@ class Engine:
             standing.add(rule.id)
         withdrawn = ["*"] if site_limited else []
         # Only an action on a later trigger can be armed in the tag: one shown `now` is gone.
-        armable = plan.later if armed is None else [rule_id for rule_id in armed if rule_id in plan.later_set]
-        withdrawn += [rule_id for rule_id in armable if rule_id not in standing]
+        withdrawn += [rule_id for rule_id in armed if rule_id in plan.later and rule_id not in standing]
         return Decisions(list(slots.values()), withdrawn, list(fills.values()), pushes)
 
     @staticmethod

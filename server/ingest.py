@@ -96,17 +96,20 @@ class Runtime:
             action_ids=self.engine.rule_ids,
         )
 
-        def change(state: VisitorState) -> tuple[list[p.Event], Decisions, list[Issued]]:
+        def change(state: VisitorState) -> tuple[list[p.Event], list[str], Decisions, list[Issued]]:
             # Deciding is pure, so it runs with the events, retried with them on a conflict; the code an
-            # offer leading its slot will show is signed into the same write.
+            # offer leading its slot will show is signed into the same write. What the page may hold armed
+            # is what it says, or else what this session's answers may have armed.
             applied = apply_events(state, batch, ctx)
-            decisions = self.engine.decide(state, applied, site, now_ms, batch.armed)
+            armed = state.session.armed if batch.armed is None else batch.armed
+            decisions = self.engine.decide(state, applied, site, now_ms, armed)
+            state.session.armed = decisions.armed_after(state.session.armed)[-p.MAX_ARMED :]
             leading = [(slot[0].rule.id, slot[0].action) for slot in decisions.slots]
             offers = [(rule_id, action) for rule_id, action in leading if isinstance(action, Offer)]
-            return applied, decisions, self.coupons.sign_in_state(site, state, offers, now_ms)
+            return applied, armed, decisions, self.coupons.sign_in_state(site, state, offers, now_ms)
 
         try:
-            state, (applied, decisions, fresh_codes) = await self.store.update(
+            state, (applied, armed, decisions, fresh_codes) = await self.store.update(
                 site.key, batch.visitor, change, self.limiter.visitor_counter(site.key, batch.visitor, now_ms)
             )
         except OverLimit:
@@ -144,9 +147,7 @@ class Runtime:
                 await self._redeem(site, event.props, now_ms, counts, revenue)
         await self.push.after_batch(site, batch.visitor, state, applied, decisions.pushes, now_ms)
         await self.stats.record(site.key, now_ms, counts, revenue)
-        return p.Answer(
-            actions=actions, withdraw=withdrawn if batch.armed is None else held(withdrawn, batch.armed)
-        )
+        return p.Answer(actions=actions, withdraw=held(withdrawn, armed))
 
     async def recs_for(self, query: p.RecsQuery, origin: str | None) -> p.Answer:
         """One slot's list for a visitor, as the tag would get it on a page with that slot and item;
@@ -238,8 +239,8 @@ def action_counts(applied: list[p.Event]) -> tuple[Counter[str], dict[str, float
     return counts, defaultdict(float)
 
 
-def held(withdrawn: list[str], armed: list[str]) -> list[str]:
-    """What to withdraw among the actions the page holds armed ("*" drops them all)."""
+def held(withdrawn: list[str], armed: Sequence[str]) -> list[str]:
+    """What to withdraw among the actions the page may hold armed ("*" drops them all)."""
     if "*" in withdrawn:
         return ["*"] if armed else []
     holding = set(armed)

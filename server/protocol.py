@@ -264,7 +264,8 @@ class EventBatch(Base):
     # A random id per batch: a batch retried from the tag's queue is applied once.
     batch: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{8,64}$")] | None = None
     # The ids of the actions the page holds armed, when no other batch of its awaits an answer: the answer
-    # withdraws only among them. None (no such list, or a batch in flight): any action may be armed.
+    # withdraws only among them. None (no such list, or a batch in flight): among those this session's
+    # answers gave and that have not fired or been withdrawn since.
     armed: Annotated[list[ItemId], Meta(max_length=MAX_ARMED)] | None = None
 
 

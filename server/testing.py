@@ -98,7 +98,7 @@ class Simulator:
         self.accept_language = accept_language
         self.country = country
         self.new_visitor()
-        self.last_answer = p.Answer(actions=[])
+        self._withdrawn: list[str] = []
         self.runtime = build_runtime(
             Settings(write_behind_ms=0),
             {site.key: site},
@@ -120,12 +120,14 @@ class Simulator:
     async def send(self, *events: p.Event, armed: Iterable[str] | None = None) -> list[p.Action]:
         """Posts one batch and returns the actions answered. As the tag does, actions triggered `now` are
         shown at once; others stay armed until the test calls fire(). `armed`: the ids the page says it
-        holds armed (by default it says nothing, and the answer withdraws whatever may be armed)."""
+        holds armed (by default it says nothing, as while another batch awaits its answer: the answer
+        then withdraws among what the session's answers may have armed)."""
         held = None if armed is None else list(armed)
         batch = p.EventBatch(
             self.site.key, self.visitor, self.session, list(events), secrets.token_hex(16), held
         )
-        answer = self.last_answer = await self._ingest(batch)
+        answer = await self._ingest(batch)
+        self._withdrawn = list(answer.withdraw)
         for action in answer.actions:
             if action.trigger == "now":
                 await self.fire(action)
@@ -137,12 +139,15 @@ class Simulator:
         if isinstance(action, p.RecsAction):
             items = [item.id for item in action.items]
             shown = p.RecsShown(props=p.RecsShownProps(action.slot, action.strategy, items))
-        await self._ingest(p.EventBatch(self.site.key, self.visitor, self.session, [shown]))
+        self._withdrawn += (
+            await self._ingest(p.EventBatch(self.site.key, self.visitor, self.session, [shown]))
+        ).withdraw
 
     @property
     def withdrawn(self) -> list[str]:
-        """What the last answer told the tag to disarm."""
-        return self.last_answer.withdraw
+        """What the tag was told to disarm since the last batch sent: by its answer and by the answers to the
+        shows it set off."""
+        return self._withdrawn
 
     async def _ingest(self, batch: p.EventBatch) -> p.Answer:
         return await self.runtime.ingest(batch, None, self.user_agent, self.accept_language, self.country)

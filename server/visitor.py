@@ -70,6 +70,9 @@ class Session(msgspec.Struct, omit_defaults=True):
     item: str = ""
     # Recommended item clicked → "SLOT STRATEGY", so a purchase of it is credited to that slot.
     recs_clicked: dict[str, str] = {}
+    # Actions on a later trigger this session's answers gave, not shown or withdrawn since: all that the
+    # visitor's pages (in any tab) may hold armed.
+    armed: list[str] = []
 
 
 class Profile(msgspec.Struct, omit_defaults=True):
@@ -264,6 +267,8 @@ def _apply(state: VisitorState, event: p.Event, ctx: Context) -> bool:
         case p.ActionShown(props=props) if props.action in ctx.action_ids:
             history = _history(state, props.action)
             history.shown = [*history.shown, now][-MAX_SHOWS_KEPT:]
+            if props.action in session.armed:  # a trigger fires once
+                session.armed = [rule_id for rule_id in session.armed if rule_id != props.action]
         case p.ActionClicked(props=props) if props.action in ctx.action_ids:
             history = _history(state, props.action)
             history.clicked += 1

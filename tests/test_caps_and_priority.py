@@ -55,12 +55,14 @@ async def test_the_site_allows_k_pop_ups_a_session_and_transactional_ones_are_ex
         a_promo=rule_source(priority=3, cap="1/session"),
         b_promo=rule_source(priority=2, cap="1/session"),
         c_promo=rule_source(priority=1, cap="1/session"),
+        exit_offer=rule_source(priority=0, trigger="exit_intent"),
         receipt=rule_source(on="purchase", transactional=True),
     )
-    assert [action.id for action in await sim.page_view()] == ["a_promo"]
-    assert [action.id for action in await sim.page_view()] == ["b_promo"]
+    assert sorted(action.id for action in await sim.page_view()) == ["a_promo", "exit_offer"]
+    # Showing the second pop-up reaches the limit: the exit offer the page holds armed is dropped too.
+    assert sorted(action.id for action in await sim.page_view()) == ["b_promo", "exit_offer"]
+    assert sim.withdrawn == ["*"]
     assert await sim.page_view() == []
-    assert sim.withdrawn[0] == "*"
     assert [action.id for action in await sim.track("purchase", order_id="o", value=1)] == ["receipt"]
 
 
@@ -77,15 +79,16 @@ async def test_per_trigger_slot_the_highest_priority_wins_and_the_loss_is_record
     sim = simulator(
         tmp_path,
         low_exit=rule_source(trigger="exit_intent", priority=1),
-        high_exit=rule_source(trigger="exit_intent", priority=5),
+        high_exit=rule_source(trigger="exit_intent", priority=5, condition="visit.pages > 1"),
         now_popup=rule_source(),
     )
+    assert sorted(action.id for action in await sim.page_view()) == ["low_exit", "now_popup"]
     actions = await sim.page_view()
     assert sorted((action.id, action.trigger) for action in actions) == [
         ("high_exit", "exit_intent"),
         ("now_popup", "now"),
     ]
-    assert "low_exit" in sim.withdrawn
+    assert sim.withdrawn == ["low_exit"]  # armed from the first answer, now it lost its slot
     totals = await sim.runtime.stats.totals("shop", days=1, now_ms=int(sim.now * 1000))
     assert totals["low_exit"]["lost"] == 1 and totals["high_exit"]["offered"] == 1
 
@@ -116,6 +119,28 @@ async def test_a_page_that_says_what_it_holds_armed_is_told_to_drop_only_those(t
     assert sim.withdrawn == ["exit_offer"]
     assert await sim.send(p.PageView(), armed=[]) == []
     assert sim.withdrawn == []
+
+
+async def test_a_batch_that_cannot_say_what_its_page_holds_armed_drops_only_what_the_session_was_given(
+    tmp_path: Path,
+) -> None:
+    """The other 29 exit rules never gave this visitor anything: the answer does not list them."""
+    rules = {
+        f"exit_{n}": rule_source(trigger="exit_intent", condition=f"visit.pages < {2 * (n == 0)}")
+        for n in range(30)
+    }
+    sim = simulator(tmp_path, **rules)
+    assert [action.id for action in await sim.page_view()] == ["exit_0"]
+    assert await sim.page_view() == []
+    assert sim.withdrawn == ["exit_0"]
+    assert await sim.page_view() == [] and sim.withdrawn == []
+
+
+async def test_an_action_shown_is_no_longer_armed_and_is_not_withdrawn(tmp_path: Path) -> None:
+    sim = simulator(tmp_path, exit_offer=rule_source(trigger="exit_intent", cap="1/session"))
+    [offer] = await sim.page_view()
+    await sim.fire(offer)
+    assert await sim.page_view() == [] and sim.withdrawn == []
 
 
 async def test_a_rule_can_be_limited_to_a_segment(tmp_path: Path) -> None:
