@@ -126,6 +126,10 @@ def decoded(records: Mapping[str, bytes]) -> dict[str, Product]:
     return {item: _decoder.decode(raw) for item, raw in records.items()}
 
 
+def decode(record: bytes) -> Product:
+    return _decoder.decode(record)
+
+
 def _bytes(raw: object) -> bytes:
     return raw if isinstance(raw, bytes) else str(raw).encode()
 
@@ -143,10 +147,14 @@ class Catalog:
         self.redis = redis
 
     async def get(self, site: str, ids: Sequence[str]) -> dict[str, Product]:
+        return decoded(await self.raw(site, ids))
+
+    async def raw(self, site: str, ids: Sequence[str]) -> dict[str, bytes]:
+        """The stored records (msgpack) of those of the ids that have one."""
         if not ids:
             return {}
         raws = await self.redis.hmget(catalog_key(site), list(ids))
-        return decoded({item: _bytes(raw) for item, raw in zip(ids, raws, strict=True) if raw})
+        return {item: _bytes(raw) for item, raw in zip(ids, raws, strict=True) if raw}
 
     async def size(self, site: str) -> int:
         return int(await self.redis.hlen(catalog_key(site)))
