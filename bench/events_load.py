@@ -12,7 +12,7 @@ A run that gets any non-2xx answer is INVALID: it would be measuring errors. A r
 outside the benchmark took more than NOISE_LIMIT % of a CPU is disturbed and run again while the time budget
 lasts, then marked DISTURBED.
 
-    .venv/bin/python bench/events_load.py [--quick] [--only storetag] [--rounds 2] [--duration 10]
+    .venv/bin/python bench/events_load.py [--quick] [--only storetag] [--rounds 3] [--duration 10]
 """
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("events load")
     group.add_argument("--only", choices=["floor", *GENERATED_RULES], help="measure one target only")
     group.add_argument(
-        "--rounds", type=int, help="saturation runs per target, alternated (default 2; quick 1)"
+        "--rounds", type=int, help="saturation runs per target, alternated (default 3; quick 1)"
     )
     group.add_argument("--duration", type=int, help="seconds per measured run (default 10; quick 5)")
     group.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
@@ -176,9 +176,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def apply_defaults(args: argparse.Namespace) -> None:
-    args.rounds = args.rounds or (1 if args.quick else 2)
+    args.rounds = args.rounds or (1 if args.quick else 3)
     args.duration = args.duration or (5 if args.quick else 10)
-    args.budget = args.budget or (45.0 if args.quick else 100.0)
+    args.budget = args.budget or (45.0 if args.quick else 150.0)
 
 
 def main() -> int:
