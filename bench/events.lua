@@ -99,7 +99,7 @@ function request()
     first = first or kind
   end
   -- A batch opening a page holds nothing armed yet, and the tag says so; other batches say nothing, so
-  -- their answers withdraw whatever may be armed.
+  -- their answers withdraw among what the session's answers may have armed.
   local armed = first == "page_view" and ',"armed":[]' or ""
   local body = string.format('{"site":"%s","visitor":"%s","session":"%s","batch":"%s","events":[%s]%s}',
     site, visitors[i], sessions[i], hex(32), table.concat(events, ","), armed)

@@ -139,8 +139,9 @@ class Recommender:
                 excluded = page if stage == "recently_viewed" else page | set(ctx.bought)
                 candidates += [item for item in ranking if item not in excluded and item not in seen]
                 seen.update(candidates)
-            await lookup.read(candidates[: lookup.n])
-            for item in candidates:
+            shortlist = candidates[: lookup.n]
+            await lookup.read(shortlist)
+            for item in shortlist:
                 if len(chosen) >= limit:
                     break
                 product = lookup.product(item)
