@@ -237,13 +237,13 @@ class Lookup:
     async def viewed_together(self) -> list[str]:
         anchor = self.item or (self.ctx.recent[-1] if self.ctx.recent else "")
         sources = {anchor: 1.0} if anchor else {}
-        return _ranked(await self._neighbours(VIEWED_TOGETHER, VIEWED_NORM, sources))
+        return _ranked(await self._neighbours([(VIEWED_TOGETHER, VIEWED_NORM, sources)], self.n))
 
     async def bought_together(self) -> list[str]:
         # Without a product on the page: what goes with the cart, or else with the last purchase.
         anchors = [self.item] if self.item else list(self.ctx.cart or self.ctx.bought[-1:])
         sources = dict.fromkeys(anchors, 1.0)
-        return _ranked(await self._neighbours(BOUGHT_TOGETHER, BOUGHT_NORM, sources))
+        return _ranked(await self._neighbours([(BOUGHT_TOGETHER, BOUGHT_NORM, sources)], self.n))
 
     async def for_you(self) -> list[str]:
         sources = {
@@ -252,24 +252,8 @@ class Lookup:
         sources.update(dict.fromkeys(self.ctx.cart, 1.0))
         for item in self.ctx.bought[-FOR_YOU_BOUGHT:]:
             sources.setdefault(item, 0.5)
-        if not sources:
-            return []
-        also = self._also()
-        viewed, bought = (
-            self._keep(ranking, also)
-            for ranking in await self.signals.neighbours(
-                self.site,
-                [(VIEWED_TOGETHER, VIEWED_NORM, sources), (BOUGHT_TOGETHER, BOUGHT_NORM, sources)],
-                FOR_YOU_NEIGHBOURS,
-                self.n,
-                SHRINK,
-                self.now_s,
-                also,
-            )
-        )
-        for item, score in bought.items():
-            viewed[item] = viewed.get(item, 0.0) + score
-        return _ranked(viewed)
+        groups = [(VIEWED_TOGETHER, VIEWED_NORM, sources), (BOUGHT_TOGETHER, BOUGHT_NORM, sources)]
+        return _ranked(await self._neighbours(groups, FOR_YOU_NEIGHBOURS))
 
     async def similar(self) -> list[str]:
         product = await self.current()
@@ -293,13 +277,14 @@ class Lookup:
         [top] = await self.signals.tops(self.site, [(family, sub, self.n)], self.now_s, True, also)
         return list(self._keep(top, also))
 
-    async def _neighbours(self, family: Family, norm: Family, sources: dict[str, float]) -> dict[str, float]:
-        if not sources:
+    async def _neighbours(
+        self, groups: Sequence[tuple[Family, Family, dict[str, float]]], per_source: int
+    ) -> dict[str, float]:
+        """The groups' neighbours blended (see SignalStore.neighbours)."""
+        if not any(sources for _, _, sources in groups):
             return {}
         also = self._also()
-        [blend] = await self.signals.neighbours(
-            self.site, [(family, norm, sources)], self.n, self.n, SHRINK, self.now_s, also
-        )
+        blend = await self.signals.neighbours(self.site, groups, per_source, self.n, SHRINK, self.now_s, also)
         return self._keep(blend, also)
 
     def _also(self) -> str:

@@ -120,33 +120,49 @@ return {top, records_of(KEYS[2], top, ARGV[2])}
 )
 
 # Blends neighbour lists, each member scored by the cosine of its co-occurrence with the source:
-# together / sqrt((own weight + shrink) * (member's weight + shrink)), times the source's weight.
-# KEYS: each source's neighbour set, then the norm set, then the catalog. ARGV: per-source count, shrink,
-# how many to return, `also`, then each source's id and weight. Returns the best members and their scores,
+# together / sqrt((own weight + shrink) * (member's weight + shrink)), times the source's weight, summed over
+# sources and over groups (a family's sources with their norm set). KEYS: each group's neighbour sets then
+# its norm set; last, the catalog. ARGV: per-source count, how many to return, `also`, then per group: its
+# number of sources, its shrink, each source's id and weight. Returns the best members and their scores,
 # flattened, and their records.
 _BLEND = (
     _RECORDS_OF
     + """
-local catalog, norm = KEYS[#KEYS], KEYS[#KEYS - 1]
-local n, shrink, top = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local weights, scores, order = {}, {}, {}
-local function weight(item)
-  if weights[item] == nil then weights[item] = tonumber(redis.call('ZSCORE', norm, item) or 0) + shrink end
-  return weights[item]
-end
-for i = 1, #KEYS - 2 do
-  local source, w = ARGV[3 + 2 * i], tonumber(ARGV[4 + 2 * i])
-  local near = redis.call('ZREVRANGE', KEYS[i], 0, n - 1, 'WITHSCORES')
-  for j = 1, #near, 2 do
-    local item = near[j]
-    local s = w * tonumber(near[j + 1]) / math.sqrt(weight(source) * weight(item))
-    if scores[item] == nil then
-      order[#order + 1] = item
-      scores[item] = s
-    else
-      scores[item] = scores[item] + s
+local n, top = tonumber(ARGV[1]), tonumber(ARGV[2])
+local scores, order = {}, {}
+local key, arg = 1, 4
+while arg < #ARGV do
+  local count, shrink = tonumber(ARGV[arg]), tonumber(ARGV[arg + 1])
+  -- Every source's neighbours first, then all their weights (and the sources') in one ZMSCORE.
+  local lists, members, index = {}, {}, {}
+  local function member(item)
+    if index[item] == nil then
+      members[#members + 1] = item
+      index[item] = #members
     end
   end
+  for i = 0, count - 1 do
+    member(ARGV[arg + 2 + 2 * i])
+    lists[i] = redis.call('ZREVRANGE', KEYS[key + i], 0, n - 1, 'WITHSCORES')
+    for j = 1, #lists[i], 2 do member(lists[i][j]) end
+  end
+  local weights = redis.call('ZMSCORE', KEYS[key + count], unpack(members))
+  local function weight(item) return tonumber(weights[index[item]] or 0) + shrink end
+  for i = 0, count - 1 do
+    local source, w = ARGV[arg + 2 + 2 * i], tonumber(ARGV[arg + 3 + 2 * i])
+    local near, own = lists[i], weight(source)
+    for j = 1, #near, 2 do
+      local item = near[j]
+      local s = w * tonumber(near[j + 1]) / math.sqrt(own * weight(item))
+      if scores[item] == nil then
+        order[#order + 1] = item
+        scores[item] = s
+      else
+        scores[item] = scores[item] + s
+      end
+    end
+  end
+  key, arg = key + count + 1, arg + 2 + 2 * count
 end
 table.sort(order, function(a, b) return scores[a] > scores[b] end)
 local out = {}
@@ -154,7 +170,7 @@ for i = 1, math.min(top, #order) do
   out[#out + 1] = order[i]
   out[#out + 1] = tostring(scores[order[i]])
 end
-return {out, records_of(catalog, out, ARGV[4])}
+return {out, records_of(KEYS[#KEYS], out, ARGV[3])}
 """
 )
 
@@ -327,28 +343,28 @@ class SignalStore:
     async def neighbours(
         self,
         site: str,
-        wanted: Sequence[tuple[Family, Family, dict[str, float]]],
+        groups: Sequence[tuple[Family, Family, dict[str, float]]],
         per_source: int,
         top: int,
         shrink: float,
         now_s: float,
         also: str = "",
-    ) -> list[Ranking]:
-        """For each (family, its norm family, sources → weight): the `top` best neighbours of the sources
-        blended, scored by cosine (see _BLEND), best first, with their catalog records (and that of
-        `also`); one round trip for all."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for family, norm, sources in wanted:
-                era = family.decay.era(now_s)
-                keys = [signal_key(site, family.name, era, source) for source in sources]
-                keys += [signal_key(site, norm.name, era, "n"), catalog_key(site)]
-                shrunk = repr(shrink * norm.decay.factor(now_s, era))
-                args: list[str | float] = [per_source, shrunk, top, also]
-                for source, weight in sources.items():
-                    args += [source, repr(weight)]
-                pipe.eval(_BLEND, len(keys), *keys, *args)
-            replies = await pipe.execute()
-        return [_ranking(flat, records, also) for flat, records in replies]
+    ) -> Ranking:
+        """The `top` best neighbours of every group's sources (family, its norm family, sources → weight)
+        blended into one ranking, scored by cosine (see _BLEND), best first, with their catalog records (and
+        that of `also`); one script call."""
+        keys: list[str] = []
+        args: list[str | float] = [per_source, top, also]
+        for family, norm, sources in groups:
+            era = family.decay.era(now_s)
+            keys += [signal_key(site, family.name, era, source) for source in sources]
+            keys.append(signal_key(site, norm.name, era, "n"))
+            args += [len(sources), repr(shrink * norm.decay.factor(now_s, era))]
+            for source, weight in sources.items():
+                args += [source, repr(weight)]
+        keys.append(catalog_key(site))
+        flat, records = await self.redis.eval(_BLEND, len(keys), *keys, *args)
+        return _ranking(flat, records, also)
 
     async def stats(self, site: str) -> dict[str, float]:
         if self.behind is not None:

@@ -164,6 +164,19 @@ async def test_for_you_blends_the_neighbours_of_what_the_visitor_viewed_lately(s
     assert (await sim.recommend(for_you(fallback=False)))[:2] == ["beans", "ink"]
 
 
+async def test_for_you_adds_up_what_is_viewed_and_what_is_bought_with_the_visitors_items(
+    sim: Simulator,
+) -> None:
+    for _ in range(2):
+        await session(sim, "teapot", "cups")
+    await order(sim, "teapot", "tea")
+    sim.new_visitor()
+    await sim.track("cart_add", id="teapot", price=10)
+    await sim.page_view()
+    assert await sim.recommend(viewed_together(item="teapot", fallback=False)) == ["cups", "tea"]
+    assert await sim.recommend(for_you(fallback=False)) == ["tea", "cups"]
+
+
 async def test_every_list_leaves_out_the_page_the_cart_purchases_and_what_is_not_on_offer(
     sim: Simulator,
 ) -> None:
