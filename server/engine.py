@@ -190,7 +190,8 @@ class Plan:
             for value in facts.of(attribute)
             for call in by_value.get(value, ())
         }
-        targeted = [call for call in (*found.values(), *self.scanned) if call.rule.spec.targets.match(facts)]
+        targeted = [call for call in found.values() if call.rule.spec.targets.match(facts, anchored=True)]
+        targeted += [call for call in self.scanned if call.rule.spec.targets.match(facts)]
         return sorted((*self.free, *targeted)) if targeted else self.free
 
 

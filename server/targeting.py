@@ -54,6 +54,8 @@ class Targets:
     # The attribute and values to index the rule under; None: it is checked on every batch (no targets,
     # or only path patterns with wildcards).
     anchor: tuple[str, frozenset[str]] | None = None
+    # The wants other than the anchor: all that is left to check for a rule found through the index.
+    rest: tuple[tuple[str, frozenset[str]], ...] = ()
 
     @classmethod
     def parse(cls, given: Mapping[str, str | Iterable[str]]) -> Targets:
@@ -85,10 +87,11 @@ class Targets:
             ),
             None,
         )
-        return cls(tuple(wants), pattern, anchor)
+        return cls(tuple(wants), pattern, anchor, tuple(want for want in wants if want != anchor))
 
-    def match(self, facts: Facts) -> bool:
-        for attribute, values in self.wants:
+    def match(self, facts: Facts, anchored: bool = False) -> bool:
+        """Whether the visitor has what the rule asks for; `anchored`: its anchor is known to hold."""
+        for attribute, values in self.rest if anchored else self.wants:
             if attribute == "path":
                 assert self.path is not None
                 if not self.path.match(facts.page_path):
