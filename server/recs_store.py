@@ -356,6 +356,8 @@ class SignalStore:
         keys: list[str] = []
         args: list[str | float] = [per_source, top, also]
         for family, norm, sources in groups:
+            if not sources:  # the script would ask ZMSCORE for no members
+                continue
             era = family.decay.era(now_s)
             keys += [signal_key(site, family.name, era, source) for source in sources]
             keys.append(signal_key(site, norm.name, era, "n"))
