@@ -13,7 +13,7 @@ trending), vt/bt (an item's viewed-together / bought-together neighbours, SUB th
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -96,13 +96,10 @@ def _text(raw: bytes | str) -> str:
     return raw.decode() if isinstance(raw, bytes) else raw
 
 
-# The catalog records of the members of a ranking, read in the script that ranks them, so that a list
-# costs one round trip: `ranking` is flattened (member, score, …), `also` one more id ("": none), for the
-# page's own product; records are false where there is none.
+# The catalog records of `ids` (a Lua list) and of `also` ("": none), the page's own product, read in the
+# script that ranks them, so that a list costs one round trip; records are false where there is none.
 _RECORDS_OF = """
-local function records_of(catalog, ranking, also)
-  local ids = {}
-  for i = 1, #ranking, 2 do ids[#ids + 1] = ranking[i] end
+local function records_of(catalog, ids, also)
   if also ~= '' then ids[#ids + 1] = also end
   if #ids == 0 then return {} end
   return redis.call('HMGET', catalog, unpack(ids))
@@ -110,27 +107,29 @@ end
 """
 
 # KEYS[1] a sorted set, KEYS[2] the catalog; ARGV[1] how many, ARGV[2] `also`. Returns its top members with
-# their scores, flattened, and their records.
+# their scores, flattened, and their records (and that of `also`).
 _TOP = (
     _RECORDS_OF
     + """
 local top = redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES')
-return {top, records_of(KEYS[2], top, ARGV[2])}
+local ids = {}
+for i = 1, #top, 2 do ids[#ids + 1] = top[i] end
+return {top, records_of(KEYS[2], ids, ARGV[2])}
 """
 )
 
-# Blends neighbour lists, each member scored by the cosine of its co-occurrence with the source:
-# together / sqrt((own weight + shrink) * (member's weight + shrink)), times the source's weight, summed over
-# sources and over groups (a family's sources with their norm set). KEYS: each group's neighbour sets then
-# its norm set; last, the catalog. ARGV: per-source count, how many to return, `also`, then per group: its
-# number of sources, its shrink, each source's id and weight. Returns the best members and their scores,
-# flattened, and their records.
-_BLEND = (
+# Each source's neighbours scored by the cosine of their co-occurrence with it: together / sqrt((source's own
+# weight + shrink) * (member's weight + shrink)). KEYS: per group (a family's sources with their norm set)
+# its sources' neighbour sets then its norm set; last, the catalog. ARGV: per-source count, `also`, then
+# per group: its number of sources, its shrink, its sources' ids. Returns, per source in order, its
+# neighbours and their cosines flattened; the neighbours of all, once each; their records (and that of
+# `also`).
+_COSINES = (
     _RECORDS_OF
     + """
-local n, top = tonumber(ARGV[1]), tonumber(ARGV[2])
-local scores, order = {}, {}
-local key, arg = 1, 4
+local n = tonumber(ARGV[1])
+local out, ids, listed = {}, {}, {}
+local key, arg = 1, 3
 while arg < #ARGV do
   local count, shrink = tonumber(ARGV[arg]), tonumber(ARGV[arg + 1])
   -- Every source's neighbours first, then all their weights (and the sources') in one ZMSCORE.
@@ -142,37 +141,69 @@ while arg < #ARGV do
     end
   end
   for i = 0, count - 1 do
-    member(ARGV[arg + 2 + 2 * i])
+    member(ARGV[arg + 2 + i])
     lists[i] = redis.call('ZREVRANGE', KEYS[key + i], 0, n - 1, 'WITHSCORES')
-    for j = 1, #lists[i], 2 do member(lists[i][j]) end
+    for j = 1, #lists[i], 2 do
+      local item = lists[i][j]
+      member(item)
+      if listed[item] == nil then
+        listed[item] = true
+        ids[#ids + 1] = item
+      end
+    end
   end
   local weights = redis.call('ZMSCORE', KEYS[key + count], unpack(members))
   local function weight(item) return tonumber(weights[index[item]] or 0) + shrink end
   for i = 0, count - 1 do
-    local source, w = ARGV[arg + 2 + 2 * i], tonumber(ARGV[arg + 3 + 2 * i])
-    local near, own = lists[i], weight(source)
+    local near, own = lists[i], weight(ARGV[arg + 2 + i])
+    local cosines = {}
     for j = 1, #near, 2 do
-      local item = near[j]
-      local s = w * tonumber(near[j + 1]) / math.sqrt(own * weight(item))
-      if scores[item] == nil then
-        order[#order + 1] = item
-        scores[item] = s
-      else
-        scores[item] = scores[item] + s
-      end
+      cosines[j] = near[j]
+      cosines[j + 1] = tostring(tonumber(near[j + 1]) / math.sqrt(own * weight(near[j])))
     end
+    out[#out + 1] = cosines
   end
-  key, arg = key + count + 1, arg + 2 + 2 * count
+  key, arg = key + count + 1, arg + 2 + count
 end
-table.sort(order, function(a, b) return scores[a] > scores[b] end)
-local out = {}
-for i = 1, math.min(top, #order) do
-  out[#out + 1] = order[i]
-  out[#out + 1] = tostring(scores[order[i]])
-end
-return {out, records_of(KEYS[#KEYS], out, ARGV[3])}
+local records = records_of(KEYS[#KEYS], {unpack(ids)}, ARGV[2])
+return {out, ids, records}
 """
 )
+
+# A source's neighbours → their cosine with it.
+Cosines = dict[str, float]
+# (site, family, era, source, how many neighbours)
+ListKey = tuple[str, str, int, str, int]
+
+
+class NeighbourLists:
+    """Sources' neighbour lists with their cosines, as read at most `ttl_s` ago, for the `max_lists` read
+    last: the together lists of a hot product are read from Redis once per `ttl_s` per process, however
+    many slots show them. With `ttl_s` 0 every list is read afresh."""
+
+    def __init__(self, ttl_s: float, max_lists: int = 4096) -> None:
+        self.ttl_s = ttl_s
+        self.max_lists = max_lists
+        self._lists: OrderedDict[ListKey, tuple[float, Cosines]] = OrderedDict()
+
+    def get(self, key: ListKey, now_s: float) -> Cosines | None:
+        entry = self._lists.get(key)
+        if entry is None:
+            return None
+        read_s, cosines = entry
+        if not read_s <= now_s < read_s + self.ttl_s:
+            del self._lists[key]
+            return None
+        self._lists.move_to_end(key)
+        return cosines
+
+    def put(self, key: ListKey, cosines: Cosines, now_s: float) -> None:
+        if self.ttl_s <= 0:
+            return
+        self._lists[key] = (now_s, cosines)
+        self._lists.move_to_end(key)
+        while len(self._lists) > self.max_lists:
+            self._lists.popitem(last=False)
 
 
 class Ranking(NamedTuple):
@@ -253,9 +284,12 @@ class SignalStore:
     What events teach is merged in process memory (`add_signals`, `add_counts`) and written behind the
     answers (server/write_behind.py) by `queue_pending`; reads see it once flushed."""
 
-    def __init__(self, redis: aioredis.Redis, behind: WriteBehind | None = None) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, behind: WriteBehind | None = None, lists_ttl_s: float = 0.0
+    ) -> None:
         self.redis = redis
         self.behind = behind
+        self.lists = NeighbourLists(lists_ttl_s)
         # Site → second → what was taught then: keys and decay factors are worked out once per flush.
         self._increments: defaultdict[str, dict[float, Merged]] = defaultdict(dict)
         self._counts: defaultdict[str, defaultdict[str, float]] = defaultdict(lambda: defaultdict(float))
@@ -350,23 +384,67 @@ class SignalStore:
         now_s: float,
         also: str = "",
     ) -> Ranking:
-        """The `top` best neighbours of every group's sources (family, its norm family, sources → weight)
-        blended into one ranking, scored by cosine (see _BLEND), best first, with their catalog records (and
-        that of `also`); one script call."""
-        keys: list[str] = []
-        args: list[str | float] = [per_source, top, also]
-        for family, norm, sources in groups:
-            if not sources:  # the script would ask ZMSCORE for no members
-                continue
-            era = family.decay.era(now_s)
-            keys += [signal_key(site, family.name, era, source) for source in sources]
-            keys.append(signal_key(site, norm.name, era, "n"))
-            args += [len(sources), repr(shrink * norm.decay.factor(now_s, era))]
+        """The `top` best neighbours of every group's sources (family, its norm family, sources → weight):
+        each scored by its cosine with a source times the source's weight, summed over sources and groups,
+        best first, with their catalog records (and that of `also`). Lists read lately come from memory
+        (NeighbourLists); the others, with their members' records, from one script call; records still
+        missing then, in one more round trip."""
+        lists, read = await self._cosines(site, groups, per_source, shrink, now_s, also)
+        blend: dict[str, float] = {}
+        for family, _, sources in groups:
             for source, weight in sources.items():
-                args += [source, repr(weight)]
+                for item, cosine in lists[family.name, source].items():
+                    blend[item] = blend.get(item, 0.0) + weight * cosine
+        best = sorted(blend, key=blend.__getitem__, reverse=True)[:top]
+        unread = [item for item in [*best, also] if item and item not in read]
+        if unread:
+            raws = await self.redis.hmget(catalog_key(site), unread)
+            read.update(zip(unread, raws, strict=True))
+        wanted = {*best, also}
+        records = {item: raw for item, raw in read.items() if isinstance(raw, bytes) and item in wanted}
+        return Ranking({item: blend[item] for item in best}, records)
+
+    async def _cosines(
+        self,
+        site: str,
+        groups: Sequence[tuple[Family, Family, dict[str, float]]],
+        per_source: int,
+        shrink: float,
+        now_s: float,
+        also: str,
+    ) -> tuple[dict[tuple[str, str], Cosines], dict[str, bytes | str | None]]:
+        """(family, source) → the source's `per_source` strongest neighbours with their cosines, from the
+        lists read lately, the others read in one script call with their members' records (and that of
+        `also`): those records (None: not in the catalog)."""
+        found: dict[tuple[str, str], Cosines] = {}
+        keys: list[str] = []
+        args: list[str | float] = [per_source, also]
+        asked: list[tuple[str, str, ListKey]] = []
+        for family, norm, sources in groups:
+            era = family.decay.era(now_s)
+            missing = []
+            for source in sources:
+                key = (site, family.name, era, source, per_source)
+                cosines = self.lists.get(key, now_s)
+                if cosines is None:
+                    missing.append(source)
+                    asked.append((family.name, source, key))
+                else:
+                    found[family.name, source] = cosines
+            if missing:
+                keys += [signal_key(site, family.name, era, source) for source in missing]
+                keys.append(signal_key(site, norm.name, era, "n"))
+                args += [len(missing), repr(shrink * norm.decay.factor(now_s, era)), *missing]
+        if not asked:
+            return found, {}
         keys.append(catalog_key(site))
-        flat, records = await self.redis.eval(_BLEND, len(keys), *keys, *args)
-        return _ranking(flat, records, also)
+        flats, ids, raws = await self.redis.eval(_COSINES, len(keys), *keys, *args)
+        for (family_name, source, key), flat in zip(asked, flats, strict=True):
+            cosines = {_text(item): float(cosine) for item, cosine in zip(flat[::2], flat[1::2], strict=True)}
+            self.lists.put(key, cosines, now_s)
+            found[family_name, source] = cosines
+        read = [*map(_text, ids), also] if also else [*map(_text, ids)]
+        return found, dict(zip(read, raws, strict=True))
 
     async def stats(self, site: str) -> dict[str, float]:
         if self.behind is not None:

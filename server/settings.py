@@ -40,6 +40,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     trusted_proxies: tuple[str, ...] = ()
     # Recommendations: learning from events and filling slots.
     recs: bool = True
+    # How long a process reuses a product's neighbour lists (viewed and bought together, the cosines for
+    # you blends) read from Redis; 0 reads them for every list.
+    recs_cache_ms: int = 10_000
     # Web push. Endpoints on private, loopback or link-local addresses (and plain http) are refused unless
     # this is on: for tests and local receivers only, never in production.
     push_allow_private: bool = False
@@ -97,6 +100,7 @@ def settings_from_env(env: Mapping[str, str] = os.environ) -> Settings:
         # FORWARDED_ALLOW_IPS is uvicorn's own name for it (docker/compose.yaml sets it).
         trusted_proxies=_split(get("STORETAG_TRUSTED_PROXIES") or env.get("FORWARDED_ALLOW_IPS", "")),
         recs=env.get("STORETAG_RECS", "1") not in ("0", "false", "no"),
+        recs_cache_ms=number("STORETAG_RECS_CACHE_MS", 10_000),
         push_allow_private=env.get("STORETAG_PUSH_ALLOW_PRIVATE", "0") in ("1", "true", "yes"),
         push_poll_ms=number("STORETAG_PUSH_POLL_MS", 500),
         push_claim_idle_ms=number("STORETAG_PUSH_CLAIM_IDLE_MS", 60_000),

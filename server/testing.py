@@ -81,6 +81,11 @@ class AcceptingSender(Sender):
         return Outcome(201)
 
 
+# Every write lands before the answer and every list reads the latest signal: a test sees at once what it
+# sent.
+AT_ONCE = Settings(write_behind_ms=0, recs_cache_ms=0)
+
+
 class Simulator:
     def __init__(
         self,
@@ -91,6 +96,7 @@ class Simulator:
         country: str = "",
         rule_dirs: Iterable[Path] = (BUILTIN_RULES_DIR,),
         redis: aioredis.Redis | None = None,
+        settings: Settings = AT_ONCE,
     ) -> None:
         self.now = time.time()
         self.site = site
@@ -100,7 +106,7 @@ class Simulator:
         self.new_visitor()
         self._withdrawn: list[str] = []
         self.runtime = build_runtime(
-            Settings(write_behind_ms=0),
+            settings,
             {site.key: site},
             redis if redis is not None else fakeredis.FakeAsyncRedis(),
             list(rule_dirs),

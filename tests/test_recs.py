@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from server.recs import Recommender
-from server.recs_store import POP
+from server.recs_store import POP, NeighbourLists
 from server.rules import (
     bought_together,
     category_popular,
@@ -21,6 +21,7 @@ from server.rules import (
     trending,
     viewed_together,
 )
+from server.settings import Settings
 from server.testing import Simulator
 from server.write_behind import WriteBehind
 
@@ -202,6 +203,43 @@ async def test_every_list_leaves_out_the_page_the_cart_purchases_and_what_is_not
     await sim.track("purchase", order_id="o-2", value=10, items=[{"id": "beans", "price": 10}])
     assert "beans" not in await sim.recommend(viewed_together())
     assert await sim.recommend(recently_viewed(fallback=False)) == ["beans"]  # bought, yet viewed
+
+
+async def test_a_process_reuses_a_neighbour_list_for_its_cache_time_but_never_a_product_off_the_shelf(
+    redis: aioredis.Redis,
+) -> None:
+    sim = Simulator(rules=[], redis=redis, settings=Settings(write_behind_ms=0, recs_cache_ms=10_000))
+    for _ in range(2):
+        await session(sim, "mug", "beans")
+    await session(sim, "mug")
+    assert await sim.recommend(viewed_together(fallback=False)) == ["beans"]
+    for _ in range(3):
+        await session(sim, "mug", "teapot")
+    await session(sim, "mug")
+    assert await sim.recommend(viewed_together(fallback=False)) == ["beans"]
+    await sim.import_catalog(
+        {
+            "id": "beans",
+            "title": "Beans",
+            "price": 9,
+            "availability": "out_of_stock",
+            "url": "https://shop.test/p/b",
+        }
+    )
+    assert await sim.recommend(viewed_together(fallback=False)) == []
+    sim.advance(seconds=10)
+    assert await sim.recommend(viewed_together(fallback=False)) == ["teapot"]
+
+
+def test_a_process_keeps_the_neighbour_lists_it_read_last_and_no_more() -> None:
+    lists = NeighbourLists(ttl_s=60, max_lists=2)
+    for n, source in enumerate(("mug", "beans", "teapot")):
+        lists.put(("shop", "vt", 0, source, 10), {"cup": 1.0}, now_s=n)
+    assert [lists.get(("shop", "vt", 0, source, 10), now_s=3) for source in ("mug", "beans", "teapot")] == [
+        None,
+        {"cup": 1.0},
+        {"cup": 1.0},
+    ]
 
 
 async def test_a_list_falls_back_along_its_chain_so_a_slot_is_never_empty(sim: Simulator) -> None:
