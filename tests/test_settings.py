@@ -33,10 +33,12 @@ def test_limits_and_timeouts_come_from_the_environment() -> None:
             "STORETAG_RATE_LIMIT_IP": "0",
             "STORETAG_RATE_WINDOW": "30",
             "STORETAG_TRUSTED_PROXIES": "10.0.0.0/8, 127.0.0.1",
+            "STORETAG_RECS_CACHE_MS": "0",
         }
     )
     assert (settings.redis_timeout_ms, settings.rate_limit_visitor, settings.rate_limit_ip) == (80, 10, 0)
     assert (settings.rate_window_s, settings.trusted_proxies) == (30, ("10.0.0.0/8", "127.0.0.1"))
+    assert settings.recs_cache_ms == 0
 
 
 def test_without_environment_the_defaults_hold() -> None:
