@@ -10,12 +10,13 @@
    Goal: p99 ≤ 2 ms for a slot.
 2. Learning: 11,520 batches shaped like bench/events.lua's (a third of the events product views, some cart
    adds) through `Runtime.ingest` (no HTTP), 32 at a time, alternating in chunks of 480 between no rules
-   with recommendations off, the same with them on, and the demo rules with them on, each chunk's writes
-   behind flushed at its end and charged to it. Learning's cost two ways: the CPU counted inside learning
-   (`Recommender.observe`, and the flush, which also carries the rules' stats: a bound from above) over
-   the whole batch with the demo rules, and
-   the ablation on / off - 1 of the rule-free chunks beside each other, the harsher measure (a batch
-   without rules is cheap) and the noisier. Goal (issue 5): ≤ 10 % on /v1/events.
+   with recommendations off, the same with them on, the demo rules with them on, and the same with
+   learning in workers; each chunk's writes behind flushed at its end and charged to it. Learning's cost:
+   the CPU counted inside learning (`Recommender.observe`, and the flush, which also carries the rules'
+   stats: a bound from above) over the whole batch with the demo rules, and the ablation on / off - 1 of
+   the rule-free chunks beside each other, the harsher measure (a batch without rules is cheap) and the
+   noisier. With learning in workers, the worker's CPU to write each chunk's queue apart. Goal (issue 5):
+   ≤ 10 % on /v1/events.
 
     .venv/bin/python bench/recs_speed.py [--part all|slots|learning] [--no-write]
 
@@ -48,9 +49,10 @@ from server import protocol as p
 from server.catalog_import import load
 from server.engine import BUILTIN_RULES_DIR
 from server.ingest import Runtime, build_runtime
+from server.learner import Learner
 from server.recs import Context
 from server.recs_spec import STRATEGIES, Strategy
-from server.recs_store import Increment
+from server.recs_store import Increment, SignalStore
 from server.settings import Settings
 from server.sites import Site
 from server.state import connect
@@ -197,33 +199,42 @@ def event_batches(shop: Shop, count: int) -> list[list[p.Event]]:
 
 
 async def ingest_cpu(redis_url: str, shop: Shop) -> list[str]:
-    """CPU per ingest() of the same batches, 32 at a time, alternating in chunks between three runtimes: no
-    rules with recommendations off, the same with them on, and the demo rules with them on. A chunk's writes
-    behind go out in one flush at its end, charged to it. Learning's cost is given two ways: on / off - 1
-    of the rule-free chunks beside each other (an ablation: the harsher measure, as a batch without rules
-    is cheap, and the noisier), and the CPU counted inside learning itself (`Recommender.observe` and the
-    flush) over a batch with the demo rules, each figure from the same chunks."""
+    """CPU per ingest() of the same batches, 32 at a time, alternating in chunks between four runtimes: no
+    rules with recommendations off, the same with them on, the demo rules with them on, and the same with
+    learning in workers. A chunk's writes behind go out in one flush at its end, charged to it. Learning's
+    cost is given as the CPU counted inside learning (`Recommender.observe` and the flush) over a batch
+    with the demo rules, each figure from the same chunks, and as the ablation on / off - 1 of the
+    rule-free chunks beside each other (the harsher measure, as a batch without rules is cheap, and the
+    noisier). With learning in workers, a worker then writes each chunk's queued flush: its CPU apart."""
 
-    def runtime(recs: bool, rules: list[Path]) -> Runtime:
+    def runtime(recs: bool, rules: list[Path], in_workers: bool = False) -> Runtime:
         # No timed flush: each chunk's flush is the one its batches' learning costs.
-        settings = Settings(redis_url=redis_url, recs=recs, write_behind_ms=3_600_000)
+        settings = Settings(
+            redis_url=redis_url, recs=recs, write_behind_ms=3_600_000, recs_learn_in_workers=in_workers
+        )
         return build_runtime(settings, {SITE.key: SITE}, connect(redis_url), rules)
 
     runtimes = {
         "off": runtime(False, []),
         "on": runtime(True, []),
         "rules": runtime(True, [BUILTIN_RULES_DIR]),
+        "workers": runtime(True, [BUILTIN_RULES_DIR], in_workers=True),
     }
+    counted = ("rules", "workers")
     observing = [0.0]
-    for name in ("on", "rules"):
-        runtimes[name].recs.observe = _thread_timed(runtimes[name].recs.observe, observing)  # type: ignore[method-assign]
+    for name in counted:
+        recs = runtimes[name].recs
+        recs.observe = _thread_timed(recs.observe, observing)  # type: ignore[method-assign]
+    learner = Learner(SignalStore(runtimes["workers"].store.redis), [SITE.key])
     batches = event_batches(shop, 11520)
     cpu: dict[str, list[float]] = {name: [] for name in runtimes}
-    learned: list[float] = []
+    learned: dict[str, list[float]] = {name: [] for name in counted}
+    worker_cpu = 0.0
 
     async def send(name: str, n: int, events: list[p.Event]) -> None:
-        visitor = f"{name}{n % 500:030x}"
-        await runtimes[name].ingest(p.EventBatch(SITE.key, visitor, visitor, events, f"{name}{n:014d}"), None)
+        visitor = f"{name[:2]}{n % 500:030x}"
+        batch = p.EventBatch(SITE.key, visitor, visitor, events, f"{name[:2]}{n:014d}")
+        await runtimes[name].ingest(batch, None)
 
     for chunk in range(0, len(batches), 480):
         for name, each in runtimes.items():
@@ -235,28 +246,44 @@ async def ingest_cpu(redis_url: str, shop: Shop) -> list[str]:
             await each.behind.flush()
             end = time.process_time()
             cpu[name].append(end - start)
-            if name == "rules":
-                learned.append(observing[0] + end - flushing)
+            if name in counted:
+                learned[name].append(observing[0] + end - flushing)
+        start = time.process_time()
+        while await learner.run_once():
+            pass
+        worker_cpu += time.process_time() - start
     for each in runtimes.values():
         await each.close()
         await each.store.redis.aclose()
     per_batch = {name: sum(chunks) * 1e6 / len(batches) for name, chunks in cpu.items()}
-    learning = sum(learned) * 1e6 / len(batches)
+    learning = {name: sum(chunks) * 1e6 / len(batches) for name, chunks in learned.items()}
     # Each chunk against the one beside it: a neighbour's burst on this shared machine moves one pair, not
     # the whole figure.
     ratios = sorted(a / b for a, b in zip(cpu["on"], cpu["off"], strict=True))
-    shares = sorted(a / b for a, b in zip(learned, cpu["rules"], strict=True))
+    shares = {name: sorted(a / b for a, b in zip(learned[name], cpu[name], strict=True)) for name in counted}
     return [
         f"In-process CPU per `ingest()` of {len(batches):,} batches shaped like bench/events.lua's, 32 "
         f"concurrent, in {len(ratios)} alternating chunks of 480 each (each chunk's flush included): no "
         f"rules with recommendations off {per_batch['off']:.0f} µs, on {per_batch['on']:.0f} µs; the demo "
-        f"rules with them on {per_batch['rules']:.0f} µs.",
+        f"rules with them on {per_batch['rules']:.0f} µs, and with learning in workers "
+        f"{per_batch['workers']:.0f} µs.",
         "",
-        f"- Counted inside learning (`observe`, and the flush, which carries the rules' stats too) with the "
-        f"demo rules: "
-        f"{learning:.0f} µs per batch, **{statistics.median(shares):.1%}** of the batch (median of the "
-        f"chunks; quartiles {_quartiles(shares, 0)}).",
-        f"- Ablation, no rules: learning costs **{statistics.median(ratios) - 1:+.1%}** CPU per batch "
+        "| learning's cost, counted inside it (`observe` and the flush, which carries the rules' stats too), "
+        "demo rules | µs per batch | share of the batch (median of the chunks) | quartiles |",
+        "|---|---:|---:|---:|",
+        *(
+            f"| {label} | {learning[name]:.0f} | **{statistics.median(shares[name]):.1%}** | "
+            f"{_quartiles(shares[name], 0)} |"
+            for name, label in (
+                ("rules", "servers write what they learn (default)"),
+                ("workers", "learning in workers (`STORETAG_RECS_LEARN_IN_WORKERS=1`): the server's share"),
+            )
+        ),
+        "",
+        f"With learning in workers, a worker spent {worker_cpu * 1e6 / len(batches):.0f} µs per batch "
+        "writing what the servers queued.",
+        "",
+        f"Ablation, no rules: learning costs **{statistics.median(ratios) - 1:+.1%}** CPU per batch "
         f"(median of the pairs; quartiles {_quartiles(ratios, -1)}).",
     ]
 

@@ -21,8 +21,10 @@ from server.catalog import Catalog
 from server.catalog_import import load, read_catalog
 from server.coupons import Coupons
 from server.engine import BUILTIN_RULES_DIR, load_rules
+from server.learner import Learner
 from server.protocol import CatalogReport, CatalogRow
 from server.push_sender import Sender
+from server.recs_store import SignalStore
 from server.settings import settings_from_env
 from server.sites import load_sites
 from server.state import VisitorStore, connect
@@ -182,7 +184,8 @@ def vapid(args: argparse.Namespace) -> None:
 
 
 def worker(args: argparse.Namespace) -> None:
-    """Sends web pushes until SIGTERM or SIGINT: due ones from the schedules, and each site's stream."""
+    """Sends web pushes until SIGTERM or SIGINT: due ones from the schedules, and each site's stream; with
+    STORETAG_RECS_LEARN_IN_WORKERS, also writes what the servers learned for recommendations."""
     settings = settings_from_env()
     if settings.redis_url is None:
         raise SystemExit("storetag: set REDIS_URL; workers and servers share the queue in Redis")
@@ -208,7 +211,10 @@ def worker(args: argparse.Namespace) -> None:
             async with Sender(settings.push_allow_private, settings.push_concurrency) as sender:
                 consumer = args.name or f"{socket.gethostname()}-{os.getpid()}"
                 worker = Worker(settings, sites, redis, sender, consumer=consumer, segments=segments)
-                await worker.run(stop)
+                if settings.recs_learn_in_workers:
+                    await asyncio.gather(worker.run(stop), Learner(SignalStore(redis), sites).run(stop))
+                else:
+                    await worker.run(stop)
         finally:
             await redis.aclose()
 

@@ -224,7 +224,7 @@ def build_runtime(
         limiter=RateLimiter(
             redis, settings.rate_limit_visitor, settings.rate_limit_ip, settings.rate_window_s, behind
         ),
-        recs=Recommender(redis, behind, settings.recs_cache_ms / 1000),
+        recs=Recommender(redis, behind, settings.recs_cache_ms / 1000, settings.recs_learn_in_workers),
         push=PushScheduler.build(redis, store, settings),
         behind=behind,
         clock=clock,

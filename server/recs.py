@@ -78,13 +78,17 @@ class Context:
 
 class Recommender:
     def __init__(
-        self, redis: aioredis.Redis, behind: WriteBehind | None = None, lists_ttl_s: float = 0.0
+        self,
+        redis: aioredis.Redis,
+        behind: WriteBehind | None = None,
+        lists_ttl_s: float = 0.0,
+        learn_in_workers: bool = False,
     ) -> None:
         self.redis = redis
         self.behind = behind or WriteBehind(redis, 0)
         self.behind.add_source(self)
         self.catalog = Catalog(redis)
-        self.signals = SignalStore(redis, self.behind, lists_ttl_s)
+        self.signals = SignalStore(redis, self.behind, lists_ttl_s, learn_in_workers)
         # Site → product id → the product as first seen since the last flush.
         self._sightings: defaultdict[str, dict[str, Product]] = defaultdict(dict)
 

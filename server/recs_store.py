@@ -6,6 +6,8 @@ carrying each site):
     st:{SITE}:r:FAMILY:ERA:SUB   zset  member → decayed score (see decay.py), at most the family's cap,
                                        expiring IDLE_HALF_LIVES after its last write
     st:{SITE}:rstat              hash  "SLOT STRATEGY METRIC" → count, at most MAX_STAT_FIELDS fields
+    st:{SITE}:rlearn             list  with learning in workers: each a flush's merged increments (msgpack),
+                                       oldest first, at most MAX_QUEUED_FLUSHES
 Families: pop (popularity, SUB "all" or "c:CATEGORY"), hot (the same over a short half-life, for
 trending), vt/bt (an item's viewed-together / bought-together neighbours, SUB the item id) and vn/bn
 (each item's own weight in vt/bt, SUB "n", to normalise them).
@@ -35,6 +37,11 @@ _json = msgspec.json.Encoder()
 MAX_KEYS_PER_SCRIPT = 100
 MAX_WRITES_PER_SCRIPT = 200
 STATS_TTL_S = 400 * 86400
+# With learning in workers, the flushes queued for them; past this (no worker running, or too few) the
+# oldest are dropped: recommendations then learn less, the servers are not slowed.
+MAX_QUEUED_FLUSHES = 5_000
+# How many queued flushes a worker takes at a time.
+QUEUED_BATCH = 20
 
 
 @dataclass(frozen=True)
@@ -229,12 +236,18 @@ def stats_key(site: str) -> str:
     return f"st:{{{site}}}:rstat"
 
 
+def queue_key(site: str) -> str:
+    return f"st:{{{site}}}:rlearn"
+
+
 def _cap(family: Family, sub: str) -> int:
     return CATEGORY_POP_CAP if family is POP and sub != "all" else family.cap
 
 
 # Where the increments merged at one second go: family → sub → member → weight, not yet decayed.
 Merged = dict[str, dict[str, dict[str, float]]]
+_queued_encoder = msgspec.msgpack.Encoder()
+_queued_decoder = msgspec.msgpack.Decoder(dict[float, Merged])
 
 
 def _merge(merged: Merged, signals: Iterable[Increment]) -> None:
@@ -282,13 +295,20 @@ class SignalStore:
     SCRIPT EXISTS round trip before every pipeline that carries one.
 
     What events teach is merged in process memory (`add_signals`, `add_counts`) and written behind the
-    answers (server/write_behind.py) by `queue_pending`; reads see it once flushed."""
+    answers (server/write_behind.py) by `queue_pending`; reads see it once flushed. With `in_workers`, a
+    flush queues the merged increments in one command instead, and workers write them (`apply_queued`):
+    the script calls that cost a server most of its learning go to another process."""
 
     def __init__(
-        self, redis: aioredis.Redis, behind: WriteBehind | None = None, lists_ttl_s: float = 0.0
+        self,
+        redis: aioredis.Redis,
+        behind: WriteBehind | None = None,
+        lists_ttl_s: float = 0.0,
+        in_workers: bool = False,
     ) -> None:
         self.redis = redis
         self.behind = behind
+        self.in_workers = in_workers
         self.lists = NeighbourLists(lists_ttl_s)
         # Site → second → what was taught then: keys and decay factors are worked out once per flush.
         self._increments: defaultdict[str, dict[float, Merged]] = defaultdict(dict)
@@ -310,13 +330,30 @@ class SignalStore:
         _add_calls says)."""
         pending, self._increments = self._increments, defaultdict(dict)
         counts, self._counts = self._counts, defaultdict(lambda: defaultdict(float))
+        queued = 0
         for site, seconds in pending.items():
-            calls = _add_calls(site, seconds)
-            flush.apart += [partial(self.redis.eval, _ADD, len(keys), *keys, arg) for keys, arg in calls]
+            if self.in_workers:
+                flush.pipe.rpush(queue_key(site), _queued_encoder.encode(seconds))
+                flush.pipe.ltrim(queue_key(site), -MAX_QUEUED_FLUSHES, -1)
+                queued += 2
+            else:
+                calls = _add_calls(site, seconds)
+                flush.apart += [partial(self.redis.eval, _ADD, len(keys), *keys, arg) for keys, arg in calls]
         counted = {site: fields for site, fields in counts.items() if fields}
         for site, fields in counted.items():
             self.queue_counts(flush.pipe, site, fields)
-        return len(counted)
+        return queued + len(counted)
+
+    async def apply_queued(self, site: str) -> int:
+        """Writes up to QUEUED_BATCH of the flushes servers queued for workers, oldest first, in script calls
+        bounded as _add_calls says; returns how many. A flush taken is gone from the queue: a worker that
+        dies writing it loses the rest of it, as a server that dies loses what it has not flushed."""
+        taken = await self.redis.lpop(queue_key(site), QUEUED_BATCH)
+        flushes = [_queued_decoder.decode(raw) for raw in taken or () if isinstance(raw, bytes)]
+        for seconds in flushes:
+            for keys, arg in _add_calls(site, seconds):
+                await self.redis.eval(_ADD, len(keys), *keys, arg)
+        return len(flushes)
 
     def queue_signals(self, pipe: Pipeline, site: str, signals: Iterable[Increment], now_s: float) -> None:
         """These increments, in every era they belong to, now, in script calls bounded as _add_calls says

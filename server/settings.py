@@ -43,6 +43,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # How long a process reuses a product's neighbour lists (viewed and bought together, the cosines for
     # you blends) read from Redis; 0 reads them for every list.
     recs_cache_ms: int = 10_000
+    # Servers queue what recommendations learn, and `storetag worker` processes write it: a server's share of
+    # learning drops to one command per flush. Off: each server writes its own.
+    recs_learn_in_workers: bool = False
     # Web push. Endpoints on private, loopback or link-local addresses (and plain http) are refused unless
     # this is on: for tests and local receivers only, never in production.
     push_allow_private: bool = False
@@ -81,6 +84,7 @@ def settings_from_env(env: Mapping[str, str] = os.environ) -> Settings:
         return int(value) if value else default
 
     timeout, ttl = get("STORETAG_SESSION_TIMEOUT"), get("STORETAG_STATE_TTL")
+    learn_in_workers = env.get("STORETAG_RECS_LEARN_IN_WORKERS", "0") in ("1", "true", "yes")
     sites, rules_dir = get("STORETAG_SITES"), get("STORETAG_RULES")
     return Settings(
         redis_url=get("REDIS_URL"),
@@ -101,6 +105,8 @@ def settings_from_env(env: Mapping[str, str] = os.environ) -> Settings:
         trusted_proxies=_split(get("STORETAG_TRUSTED_PROXIES") or env.get("FORWARDED_ALLOW_IPS", "")),
         recs=env.get("STORETAG_RECS", "1") not in ("0", "false", "no"),
         recs_cache_ms=number("STORETAG_RECS_CACHE_MS", 10_000),
+        # The embedded store lives inside one process: no worker could reach its queue.
+        recs_learn_in_workers=learn_in_workers and bool(get("REDIS_URL")),
         push_allow_private=env.get("STORETAG_PUSH_ALLOW_PRIVATE", "0") in ("1", "true", "yes"),
         push_poll_ms=number("STORETAG_PUSH_POLL_MS", 500),
         push_claim_idle_ms=number("STORETAG_PUSH_CLAIM_IDLE_MS", 60_000),

@@ -1,5 +1,6 @@
 """Real `storetag worker` processes: one killed with SIGKILL in the middle of a batch, another takes its
-unacknowledged jobs over, and every device gets its push (at least once)."""
+unacknowledged jobs over, and every device gets its push (at least once); with learning in workers, one
+writes what the servers learned."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
+from server.rules import viewed_together
+from server.settings import Settings
+from server.testing import Simulator
 from tests.browser.conftest import eventually
 from tests.push.conftest import PUSH_SITES, push_stats, send_push, shop, subscribe, track
 from tests.push.receiver import Receiver
@@ -117,3 +121,23 @@ async def until(condition: Callable[[], bool], within_s: float) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"not reached within {within_s} s")
         await asyncio.sleep(0.02)
+
+
+async def test_a_worker_with_learning_in_workers_writes_what_the_servers_learned(
+    redis: aioredis.Redis, redis_url: str, workers: list[WorkerProcess]
+) -> None:
+    server = Simulator(
+        rules=[],
+        redis=redis,
+        settings=Settings(write_behind_ms=0, recs_cache_ms=0, recs_learn_in_workers=True),
+    )
+    for visitor in range(2):
+        server.new_visitor()
+        await server.product_page("mug", name=f"Mug {visitor}", price=10)
+        await server.product_page("beans", name="Beans", price=10)
+    server.new_visitor()
+    await server.product_page("mug", name="Mug", price=10)
+    assert await server.recommend(viewed_together(fallback=False)) == []
+
+    workers.append(WorkerProcess("learner", redis_url, STORETAG_RECS_LEARN_IN_WORKERS="1"))
+    await eventually(lambda: server.recommend(viewed_together(fallback=False)), ["beans"], within_s=15)

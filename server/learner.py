@@ -1,0 +1,42 @@
+"""`storetag worker` with STORETAG_RECS_LEARN_IN_WORKERS: writes what the servers learned from events and
+queued (server/recs_store.py), so that a server's share of learning is one command per flush."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+
+from server.recs_store import SignalStore
+from server.state import UNAVAILABLE
+
+log = logging.getLogger("storetag.learner")
+
+# An idle learner looks for queued flushes this often: lists follow traffic this much later than with
+# servers writing their own.
+POLL_S = 0.25
+
+
+class Learner:
+    def __init__(self, signals: SignalStore, sites: Iterable[str]) -> None:
+        self.signals = signals
+        self.sites = list(sites)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                written = await self.run_once()
+            except UNAVAILABLE as exc:  # what is still queued waits for Redis to be back
+                log.warning("learner: redis unavailable (%s); trying again", exc)
+                written = 0
+            if not written:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), POLL_S)
+
+    async def run_once(self) -> int:
+        """One pass over every site; the number of queued flushes written."""
+        written = 0
+        for site in self.sites:
+            written += await self.signals.apply_queued(site)
+        return written
