@@ -50,9 +50,9 @@ from server.catalog_import import load
 from server.engine import BUILTIN_RULES_DIR
 from server.ingest import Runtime, build_runtime
 from server.learner import Learner
-from server.recs import Context
+from server.recs import Context, Recommender
 from server.recs_spec import STRATEGIES, Strategy
-from server.recs_store import Increment, SignalStore
+from server.recs_store import Increment
 from server.settings import Settings
 from server.sites import Site
 from server.state import connect
@@ -225,7 +225,7 @@ async def ingest_cpu(redis_url: str, shop: Shop) -> list[str]:
     for name in counted:
         recs = runtimes[name].recs
         recs.observe = _thread_timed(recs.observe, observing)  # type: ignore[method-assign]
-    learner = Learner(SignalStore(runtimes["workers"].store.redis), [SITE.key])
+    learner = Learner(Recommender(runtimes["workers"].store.redis), [SITE.key])
     batches = event_batches(shop, 11520)
     cpu: dict[str, list[float]] = {name: [] for name in runtimes}
     learned: dict[str, list[float]] = {name: [] for name in counted}

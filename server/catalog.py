@@ -18,7 +18,7 @@ import msgspec
 import redis.asyncio as aioredis
 
 from server import protocol as p
-from server.write_behind import Flush
+from server.write_behind import Call
 
 MAX_PRODUCTS = 200_000
 
@@ -184,10 +184,11 @@ class Catalog:
                 pipe.hset(catalog_key(site), item, _encoder.encode(Product(id=item, removed=True)))
             await pipe.execute()
 
-    def queue_sightings(self, flush: Flush, site: str, products: Sequence[Product]) -> None:
-        """Records products seen in events, those not known yet, in script calls of at most
-        MAX_SIGHTINGS_PER_SCRIPT products, each a round trip of the flush's own; EVAL, not a registered
-        script (see recs_store.SignalStore)."""
+    def sighting_calls(self, site: str, products: Sequence[Product]) -> list[Call]:
+        """Records products seen in events, those not known yet: script calls of at most
+        MAX_SIGHTINGS_PER_SCRIPT products, each for a round trip of its own; EVAL, not a registered script
+        (see recs_store.SignalStore)."""
+        calls: list[Call] = []
         for start in range(0, len(products), MAX_SIGHTINGS_PER_SCRIPT):
             keys = [catalog_key(site)]
             indexes: dict[str, int] = {}
@@ -203,9 +204,10 @@ class Catalog:
                 else:
                     placed.append((0, ""))
                 args += [product.id, _encoder.encode(product)]
-            flush.apart.append(
+            calls.append(
                 partial(self.redis.eval, _SIGHT, len(keys), *keys, MAX_PRODUCTS, _json.encode(placed), *args)
             )
+        return calls
 
     async def in_category(self, site: str, category: str, low: float, high: float, limit: int) -> list[str]:
         raw = await self.redis.zrangebyscore(category_key(site, category), low, high, start=0, num=limit)

@@ -24,7 +24,7 @@ from server.engine import BUILTIN_RULES_DIR, load_rules
 from server.learner import Learner
 from server.protocol import CatalogReport, CatalogRow
 from server.push_sender import Sender
-from server.recs_store import SignalStore
+from server.recs import Recommender
 from server.settings import settings_from_env
 from server.sites import load_sites
 from server.state import VisitorStore, connect
@@ -212,7 +212,7 @@ def worker(args: argparse.Namespace) -> None:
                 consumer = args.name or f"{socket.gethostname()}-{os.getpid()}"
                 worker = Worker(settings, sites, redis, sender, consumer=consumer, segments=segments)
                 if settings.recs_learn_in_workers:
-                    await asyncio.gather(worker.run(stop), Learner(SignalStore(redis), sites).run(stop))
+                    await asyncio.gather(worker.run(stop), Learner(Recommender(redis), sites).run(stop))
                 else:
                     await worker.run(stop)
         finally:

@@ -1,5 +1,5 @@
 """`storetag worker` with STORETAG_RECS_LEARN_IN_WORKERS: writes what the servers learned from events and
-queued (server/recs_store.py), so that a server's share of learning is one command per flush."""
+queued (server/recs.py), so that a server's share of learning is one command per flush."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import contextlib
 import logging
 from collections.abc import Iterable
 
-from server.recs_store import SignalStore
+from server.recs import Recommender
 from server.state import UNAVAILABLE
 
 log = logging.getLogger("storetag.learner")
@@ -19,8 +19,8 @@ POLL_S = 0.25
 
 
 class Learner:
-    def __init__(self, signals: SignalStore, sites: Iterable[str]) -> None:
-        self.signals = signals
+    def __init__(self, recs: Recommender, sites: Iterable[str]) -> None:
+        self.recs = recs
         self.sites = list(sites)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -38,5 +38,5 @@ class Learner:
         """One pass over every site; the number of queued flushes written."""
         written = 0
         for site in self.sites:
-            written += await self.signals.apply_queued(site)
+            written += await self.recs.write_queued(site)
         return written

@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+import msgspec
 import redis.asyncio as aioredis
 
 from server import protocol as p
@@ -29,8 +30,10 @@ from server.recs_store import (
     VIEWED_NORM,
     VIEWED_TOGETHER,
     Family,
+    Merged,
     Ranking,
     SignalStore,
+    learned_key,
 )
 from server.signals import learn
 from server.sites import Site
@@ -57,6 +60,25 @@ FOR_YOU_RECENT, FOR_YOU_BOUGHT, RECENCY_WEIGHT = 5, 3, 0.8
 # For you blends each source's strongest neighbours only: in bench/recs_quality.py 10 rank as well as 40
 # (hit-rate@10 0.415 against 0.410), and Redis blends them in a quarter of the time.
 FOR_YOU_NEIGHBOURS = 10
+
+
+# With learning in workers, the server flushes queued for them per site; past this (no worker running, or
+# too few) the oldest are dropped: recommendations then learn less, the servers are not slowed.
+MAX_QUEUED_FLUSHES = 5_000
+# How many queued flushes a worker takes at a time.
+QUEUED_BATCH = 20
+
+
+class Learned(msgspec.Struct, array_like=True):
+    """What one server flush learned for a site, queued for workers: increments by second, and products
+    first seen in events."""
+
+    signals: dict[float, Merged]
+    sightings: list[Product]
+
+
+_learned_encoder = msgspec.msgpack.Encoder()
+_learned_decoder = msgspec.msgpack.Decoder(Learned)
 
 
 @dataclass(frozen=True)
@@ -88,7 +110,8 @@ class Recommender:
         self.behind = behind or WriteBehind(redis, 0)
         self.behind.add_source(self)
         self.catalog = Catalog(redis)
-        self.signals = SignalStore(redis, self.behind, lists_ttl_s, learn_in_workers)
+        self.signals = SignalStore(redis, self.behind, lists_ttl_s)
+        self.learn_in_workers = learn_in_workers
         # Site → product id → the product as first seen since the last flush.
         self._sightings: defaultdict[str, dict[str, Product]] = defaultdict(dict)
 
@@ -105,10 +128,32 @@ class Recommender:
         await self.behind.written()
 
     def drain(self, flush: Flush) -> int:
+        """What the flush writes: signals and sightings as script calls apart, or, with learning in workers,
+        queued for them in one command per site; the counters into its pipeline."""
         sightings, self._sightings = self._sightings, defaultdict(dict)
-        for site, products in sightings.items():
-            self.catalog.queue_sightings(flush, site, list(products.values()))
-        return self.signals.queue_pending(flush)
+        if not self.learn_in_workers:
+            for site, products in sightings.items():
+                flush.apart += self.catalog.sighting_calls(site, list(products.values()))
+            return self.signals.queue_pending(flush)
+        increments = self.signals.take_increments()
+        sites = increments.keys() | sightings.keys()
+        for site in sites:
+            learned = Learned(increments.get(site, {}), list(sightings.get(site, {}).values()))
+            flush.pipe.rpush(learned_key(site), _learned_encoder.encode(learned))
+            flush.pipe.ltrim(learned_key(site), -MAX_QUEUED_FLUSHES, -1)
+        return 2 * len(sites) + self.signals.queue_pending(flush)
+
+    async def write_queued(self, site: str) -> int:
+        """As a worker: writes up to QUEUED_BATCH of what server flushes queued, oldest first, in the calls
+        a server would have made; returns how many. A flush taken is gone from the queue: a worker that dies
+        writing it loses the rest of it, as a server that dies loses what it has not flushed."""
+        taken = await self.redis.lpop(learned_key(site), QUEUED_BATCH)
+        flushes = [_learned_decoder.decode(raw) for raw in taken or () if isinstance(raw, bytes)]
+        for learned in flushes:
+            calls = self.catalog.sighting_calls(site, learned.sightings)
+            for call in calls + self.signals.increment_calls(site, learned.signals):
+                await call()
+        return len(flushes)
 
     def took(self, replies: Sequence[object]) -> None:
         pass

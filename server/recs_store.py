@@ -6,8 +6,8 @@ carrying each site):
     st:{SITE}:r:FAMILY:ERA:SUB   zset  member → decayed score (see decay.py), at most the family's cap,
                                        expiring IDLE_HALF_LIVES after its last write
     st:{SITE}:rstat              hash  "SLOT STRATEGY METRIC" → count, at most MAX_STAT_FIELDS fields
-    st:{SITE}:rlearn             list  with learning in workers: each a flush's merged increments (msgpack),
-                                       oldest first, at most MAX_QUEUED_FLUSHES
+    st:{SITE}:rlearn             list  with learning in workers: what each server flush learned (recs.Learned,
+                                       msgpack), oldest first, at most recs.MAX_QUEUED_FLUSHES
 Families: pop (popularity, SUB "all" or "c:CATEGORY"), hot (the same over a short half-life, for
 trending), vt/bt (an item's viewed-together / bought-together neighbours, SUB the item id) and vn/bn
 (each item's own weight in vt/bt, SUB "n", to normalise them).
@@ -27,7 +27,7 @@ from redis.asyncio.client import Pipeline
 
 from server.catalog import catalog_key
 from server.decay import Decay
-from server.write_behind import Flush, WriteBehind
+from server.write_behind import Call, Flush, WriteBehind
 
 DAY_S = 86400.0
 MAX_STAT_FIELDS = 2000
@@ -37,11 +37,6 @@ _json = msgspec.json.Encoder()
 MAX_KEYS_PER_SCRIPT = 100
 MAX_WRITES_PER_SCRIPT = 200
 STATS_TTL_S = 400 * 86400
-# With learning in workers, the flushes queued for them; past this (no worker running, or too few) the
-# oldest are dropped: recommendations then learn less, the servers are not slowed.
-MAX_QUEUED_FLUSHES = 5_000
-# How many queued flushes a worker takes at a time.
-QUEUED_BATCH = 20
 
 
 @dataclass(frozen=True)
@@ -236,7 +231,7 @@ def stats_key(site: str) -> str:
     return f"st:{{{site}}}:rstat"
 
 
-def queue_key(site: str) -> str:
+def learned_key(site: str) -> str:
     return f"st:{{{site}}}:rlearn"
 
 
@@ -246,8 +241,6 @@ def _cap(family: Family, sub: str) -> int:
 
 # Where the increments merged at one second go: family → sub → member → weight, not yet decayed.
 Merged = dict[str, dict[str, dict[str, float]]]
-_queued_encoder = msgspec.msgpack.Encoder()
-_queued_decoder = msgspec.msgpack.Decoder(dict[float, Merged])
 
 
 def _merge(merged: Merged, signals: Iterable[Increment]) -> None:
@@ -295,20 +288,14 @@ class SignalStore:
     SCRIPT EXISTS round trip before every pipeline that carries one.
 
     What events teach is merged in process memory (`add_signals`, `add_counts`) and written behind the
-    answers (server/write_behind.py) by `queue_pending`; reads see it once flushed. With `in_workers`, a
-    flush queues the merged increments in one command instead, and workers write them (`apply_queued`):
-    the script calls that cost a server most of its learning go to another process."""
+    answers (server/write_behind.py) by `queue_pending`, or taken (`take_increments`) for workers to write
+    (`increment_calls`); reads see it once written."""
 
     def __init__(
-        self,
-        redis: aioredis.Redis,
-        behind: WriteBehind | None = None,
-        lists_ttl_s: float = 0.0,
-        in_workers: bool = False,
+        self, redis: aioredis.Redis, behind: WriteBehind | None = None, lists_ttl_s: float = 0.0
     ) -> None:
         self.redis = redis
         self.behind = behind
-        self.in_workers = in_workers
         self.lists = NeighbourLists(lists_ttl_s)
         # Site → second → what was taught then: keys and decay factors are worked out once per flush.
         self._increments: defaultdict[str, dict[float, Merged]] = defaultdict(dict)
@@ -328,32 +315,23 @@ class SignalStore:
         """Queues what add_signals and add_counts merged, each within one site's hash tag: the counters into
         the flush's pipeline (returns the commands queued), the increments as script calls apart (bounded as
         _add_calls says)."""
-        pending, self._increments = self._increments, defaultdict(dict)
+        for site, seconds in self.take_increments().items():
+            flush.apart += self.increment_calls(site, seconds)
         counts, self._counts = self._counts, defaultdict(lambda: defaultdict(float))
-        queued = 0
-        for site, seconds in pending.items():
-            if self.in_workers:
-                flush.pipe.rpush(queue_key(site), _queued_encoder.encode(seconds))
-                flush.pipe.ltrim(queue_key(site), -MAX_QUEUED_FLUSHES, -1)
-                queued += 2
-            else:
-                calls = _add_calls(site, seconds)
-                flush.apart += [partial(self.redis.eval, _ADD, len(keys), *keys, arg) for keys, arg in calls]
         counted = {site: fields for site, fields in counts.items() if fields}
         for site, fields in counted.items():
             self.queue_counts(flush.pipe, site, fields)
-        return queued + len(counted)
+        return len(counted)
 
-    async def apply_queued(self, site: str) -> int:
-        """Writes up to QUEUED_BATCH of the flushes servers queued for workers, oldest first, in script calls
-        bounded as _add_calls says; returns how many. A flush taken is gone from the queue: a worker that
-        dies writing it loses the rest of it, as a server that dies loses what it has not flushed."""
-        taken = await self.redis.lpop(queue_key(site), QUEUED_BATCH)
-        flushes = [_queued_decoder.decode(raw) for raw in taken or () if isinstance(raw, bytes)]
-        for seconds in flushes:
-            for keys, arg in _add_calls(site, seconds):
-                await self.redis.eval(_ADD, len(keys), *keys, arg)
-        return len(flushes)
+    def take_increments(self) -> dict[str, dict[float, Merged]]:
+        """What add_signals merged (site → second → increments), no longer pending here."""
+        pending, self._increments = self._increments, defaultdict(dict)
+        return pending
+
+    def increment_calls(self, site: str, seconds: Mapping[float, Merged]) -> list[Call]:
+        return [
+            partial(self.redis.eval, _ADD, len(keys), *keys, arg) for keys, arg in _add_calls(site, seconds)
+        ]
 
     def queue_signals(self, pipe: Pipeline, site: str, signals: Iterable[Increment], now_s: float) -> None:
         """These increments, in every era they belong to, now, in script calls bounded as _add_calls says

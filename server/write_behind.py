@@ -29,13 +29,16 @@ from redis.asyncio.client import Pipeline
 log = logging.getLogger("storetag.write_behind")
 
 
+# A call that costs Redis up to about a millisecond, sent in a round trip of its own.
+Call = Callable[[], Awaitable[object]]
+
+
 @dataclass
 class Flush:
-    """What one flush sends: `pipe`, one round trip for the small writes, then each of `apart` (a call that
-    costs Redis up to about a millisecond) in a round trip of its own."""
+    """What one flush sends: `pipe`, one round trip for the small writes, then each of `apart`."""
 
     pipe: Pipeline
-    apart: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
+    apart: list[Call] = field(default_factory=list)
 
 
 class Buffered(Protocol):

@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from server.learner import Learner
 from server.recs import Recommender
-from server.recs_store import POP, NeighbourLists, SignalStore
+from server.recs_store import POP, NeighbourLists
 from server.rules import (
     bought_together,
     category_popular,
@@ -243,19 +243,28 @@ def test_a_process_keeps_the_neighbour_lists_it_read_last_and_no_more() -> None:
     ]
 
 
-async def test_with_learning_in_workers_lists_learn_what_servers_queued_once_a_worker_writes_it(
+async def test_with_learning_in_workers_lists_and_catalog_learn_what_servers_queued_once_a_worker_writes_it(
     redis: aioredis.Redis,
 ) -> None:
     queueing = Settings(write_behind_ms=0, recs_cache_ms=0, recs_learn_in_workers=True)
     sim = Simulator(rules=[], redis=redis, settings=queueing)
+    await sim.import_catalog(
+        *(
+            {"id": item, "title": item, "price": 5, "url": f"https://shop.test/p/{item}"}
+            for item in ("mug", "beans")
+        )
+    )
     for _ in range(2):
         await session(sim, "mug", "beans")
+    await session(sim, "mug", "teapot")  # the catalog knows teapot from this product view only
     await session(sim, "mug")
     assert await sim.recommend(viewed_together(fallback=False)) == []
-    learner = Learner(SignalStore(redis), [sim.site.key])
-    assert await learner.run_once() == 5  # a flush per product page here (no interval), each written once
-    assert await learner.run_once() == 0
-    assert await sim.recommend(viewed_together(fallback=False)) == ["beans"]
+    assert await sim.runtime.recs.catalog.get(sim.site.key, ["teapot"]) == {}
+
+    learner = Learner(Recommender(redis), [sim.site.key])
+    await learner.run_once()
+    assert await learner.run_once() == 0  # each queued flush is written once
+    assert await sim.recommend(viewed_together(fallback=False)) == ["beans", "teapot"]
 
 
 async def test_a_list_falls_back_along_its_chain_so_a_slot_is_never_empty(sim: Simulator) -> None:
