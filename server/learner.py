@@ -35,7 +35,7 @@ class Learner:
                     await asyncio.wait_for(stop.wait(), POLL_S)
 
     async def run_once(self) -> int:
-        """One pass over every site; the number of queued flushes written."""
+        """One pass over every site, writing a queued flush of each that has one; how many were written."""
         written = 0
         for site in self.sites:
             written += await self.recs.write_queued(site)

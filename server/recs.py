@@ -65,8 +65,6 @@ FOR_YOU_NEIGHBOURS = 10
 # With learning in workers, the server flushes queued for them per site; past this (no worker running, or
 # too few) the oldest are dropped: recommendations then learn less, the servers are not slowed.
 MAX_QUEUED_FLUSHES = 5_000
-# How many queued flushes a worker takes at a time.
-QUEUED_BATCH = 20
 
 
 class Learned(msgspec.Struct, array_like=True):
@@ -143,17 +141,18 @@ class Recommender:
             flush.pipe.ltrim(learned_key(site), -MAX_QUEUED_FLUSHES, -1)
         return 2 * len(sites) + self.signals.queue_pending(flush)
 
-    async def write_queued(self, site: str) -> int:
-        """As a worker: writes up to QUEUED_BATCH of what server flushes queued, oldest first, in the calls
-        a server would have made; returns how many. A flush taken is gone from the queue: a worker that dies
-        writing it loses the rest of it, as a server that dies loses what it has not flushed."""
-        taken = await self.redis.lpop(learned_key(site), QUEUED_BATCH)
-        flushes = [_learned_decoder.decode(raw) for raw in taken or () if isinstance(raw, bytes)]
-        for learned in flushes:
-            calls = self.catalog.sighting_calls(site, learned.sightings)
-            for call in calls + self.signals.increment_calls(site, learned.signals):
-                await call()
-        return len(flushes)
+    async def write_queued(self, site: str) -> bool:
+        """As a worker: writes the oldest server flush queued for the site, if any, in the calls a server
+        would have made. A flush taken is gone from the queue: a worker that dies writing it loses the rest
+        of it, as a server that dies loses what it has not flushed."""
+        raw = await self.redis.lpop(learned_key(site))
+        if not isinstance(raw, bytes):
+            return False
+        learned = _learned_decoder.decode(raw)
+        calls = self.catalog.sighting_calls(site, learned.sightings)
+        for call in calls + self.signals.increment_calls(site, learned.signals):
+            await call()
+        return True
 
     def took(self, replies: Sequence[object]) -> None:
         pass
