@@ -98,40 +98,35 @@ def _text(raw: bytes | str) -> str:
     return raw.decode() if isinstance(raw, bytes) else raw
 
 
-# The catalog records of `ids` (a Lua list) and of `also` ("": none), the page's own product, read in the
-# script that ranks them, so that a list costs one round trip; records are false where there is none.
-_RECORDS_OF = """
-local function records_of(catalog, ids, also)
-  if also ~= '' then ids[#ids + 1] = also end
-  if #ids == 0 then return {} end
-  return redis.call('HMGET', catalog, unpack(ids))
-end
-"""
-
-# KEYS[1] a sorted set, KEYS[2] the catalog; ARGV[1] how many, ARGV[2] `also`. Returns its top members with
-# their scores, flattened, and their records (and that of `also`).
-_TOP = (
-    _RECORDS_OF
-    + """
+# KEYS[1] a sorted set, KEYS[2] the catalog; ARGV[1] how many, ARGV[2] `also`, one more id ("": none), for
+# the page's own product. Returns its top members with their scores, flattened, and their records (and that
+# of `also`; false where there is none), so that a list costs one round trip.
+_TOP = """
 local top = redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES')
 local ids = {}
 for i = 1, #top, 2 do ids[#ids + 1] = top[i] end
-return {top, records_of(KEYS[2], ids, ARGV[2])}
+if ARGV[2] ~= '' then ids[#ids + 1] = ARGV[2] end
+if #ids == 0 then return {top, {}} end
+return {top, redis.call('HMGET', KEYS[2], unpack(ids))}
 """
-)
 
 # Each source's neighbours scored by the cosine of their co-occurrence with it: together / sqrt((source's own
 # weight + shrink) * (member's weight + shrink)). KEYS: per group (a family's sources with their norm set)
-# its sources' neighbour sets then its norm set; last, the catalog. ARGV: per-source count, `also`, then
-# per group: its number of sources, its shrink, its sources' ids. Returns, per source in order, its
-# neighbours and their cosines flattened; the neighbours of all, once each; their records (and that of
-# `also`).
-_COSINES = (
-    _RECORDS_OF
-    + """
-local n = tonumber(ARGV[1])
+# its sources' neighbour sets then its norm set; last, the catalog. ARGV: per-source count, a number of
+# ids whose records to read as well and those ids, then per group: its number of sources, its shrink, its
+# sources' ids. Returns, per source in order, its neighbours and their cosines flattened; those ids and the
+# neighbours of all, once each; their records (false where there is none).
+_COSINES = """
+local n, extra = tonumber(ARGV[1]), tonumber(ARGV[2])
 local out, ids, listed = {}, {}, {}
-local key, arg = 1, 3
+local function list(item)
+  if listed[item] == nil then
+    listed[item] = true
+    ids[#ids + 1] = item
+  end
+end
+for i = 3, 2 + extra do list(ARGV[i]) end
+local key, arg = 1, 3 + extra
 while arg < #ARGV do
   local count, shrink = tonumber(ARGV[arg]), tonumber(ARGV[arg + 1])
   -- Every source's neighbours first, then all their weights (and the sources') in one ZMSCORE.
@@ -146,12 +141,8 @@ while arg < #ARGV do
     member(ARGV[arg + 2 + i])
     lists[i] = redis.call('ZREVRANGE', KEYS[key + i], 0, n - 1, 'WITHSCORES')
     for j = 1, #lists[i], 2 do
-      local item = lists[i][j]
-      member(item)
-      if listed[item] == nil then
-        listed[item] = true
-        ids[#ids + 1] = item
-      end
+      member(lists[i][j])
+      list(lists[i][j])
     end
   end
   local weights = redis.call('ZMSCORE', KEYS[key + count], unpack(members))
@@ -167,10 +158,10 @@ while arg < #ARGV do
   end
   key, arg = key + count + 1, arg + 2 + count
 end
-local records = records_of(KEYS[#KEYS], {unpack(ids)}, ARGV[2])
+local records = {}
+if #ids > 0 then records = redis.call('HMGET', KEYS[#KEYS], unpack(ids)) end
 return {out, ids, records}
 """
-)
 
 # A source's neighbours → their cosine with it.
 Cosines = dict[str, float]
@@ -429,12 +420,10 @@ class SignalStore:
         also: str,
     ) -> tuple[dict[tuple[str, str], Cosines], dict[str, bytes | str | None]]:
         """(family, source) → the source's `per_source` strongest neighbours with their cosines, from the
-        lists read lately, the others read in one script call with their members' records (and that of
-        `also`): those records (None: not in the catalog)."""
+        lists read lately, the others read in one script call with the records of every neighbour (and of
+        `also`), so that the list needs no other round trip: those records (None: not in the catalog)."""
         found: dict[tuple[str, str], Cosines] = {}
-        keys: list[str] = []
-        args: list[str | float] = [per_source, also]
-        asked: list[tuple[str, str, ListKey]] = []
+        asked: list[tuple[Family, Family, list[tuple[str, ListKey]]]] = []
         for family, norm, sources in groups:
             era = family.decay.era(now_s)
             missing = []
@@ -442,24 +431,35 @@ class SignalStore:
                 key = (site, family.name, era, source, per_source)
                 cosines = self.lists.get(key, now_s)
                 if cosines is None:
-                    missing.append(source)
-                    asked.append((family.name, source, key))
+                    missing.append((source, key))
                 else:
                     found[family.name, source] = cosines
             if missing:
-                keys += [signal_key(site, family.name, era, source) for source in missing]
-                keys.append(signal_key(site, norm.name, era, "n"))
-                args += [len(missing), repr(shrink * norm.decay.factor(now_s, era)), *missing]
+                asked.append((family, norm, missing))
         if not asked:
             return found, {}
+        extra = list(
+            dict.fromkeys([*([also] if also else []), *(item for near in found.values() for item in near)])
+        )
+        keys: list[str] = []
+        args: list[str | float] = [per_source, len(extra), *extra]
+        for family, norm, missing in asked:
+            era = family.decay.era(now_s)
+            keys += [signal_key(site, family.name, era, source) for source, _ in missing]
+            keys.append(signal_key(site, norm.name, era, "n"))
+            args += [
+                len(missing),
+                repr(shrink * norm.decay.factor(now_s, era)),
+                *(source for source, _ in missing),
+            ]
         keys.append(catalog_key(site))
         flats, ids, raws = await self.redis.eval(_COSINES, len(keys), *keys, *args)
-        for (family_name, source, key), flat in zip(asked, flats, strict=True):
+        read = [(family.name, source, key) for family, _, missing in asked for source, key in missing]
+        for (family_name, source, key), flat in zip(read, flats, strict=True):
             cosines = {_text(item): float(cosine) for item, cosine in zip(flat[::2], flat[1::2], strict=True)}
             self.lists.put(key, cosines, now_s)
             found[family_name, source] = cosines
-        read = [*map(_text, ids), also] if also else [*map(_text, ids)]
-        return found, dict(zip(read, raws, strict=True))
+        return found, dict(zip(map(_text, ids), raws, strict=True))
 
     async def stats(self, site: str) -> dict[str, float]:
         if self.behind is not None:
