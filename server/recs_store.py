@@ -393,8 +393,8 @@ class SignalStore:
         """The `top` best neighbours of every group's sources (family, its norm family, sources → weight):
         each scored by its cosine with a source times the source's weight, summed over sources and groups,
         best first, with their catalog records (and that of `also`). Lists read lately come from memory
-        (NeighbourLists); the others, with their members' records, from one script call; records still
-        missing then, in one more round trip."""
+        (NeighbourLists); the others, with every candidate's record, from one script call; with every list
+        in memory, the records come from one HMGET."""
         lists, read = await self._cosines(site, groups, per_source, shrink, now_s, also)
         blend: dict[str, float] = {}
         for family, _, sources in groups:
@@ -454,8 +454,8 @@ class SignalStore:
             ]
         keys.append(catalog_key(site))
         flats, ids, raws = await self.redis.eval(_COSINES, len(keys), *keys, *args)
-        read = [(family.name, source, key) for family, _, missing in asked for source, key in missing]
-        for (family_name, source, key), flat in zip(read, flats, strict=True):
+        fetched = [(family.name, source, key) for family, _, missing in asked for source, key in missing]
+        for (family_name, source, key), flat in zip(fetched, flats, strict=True):
             cosines = {_text(item): float(cosine) for item, cosine in zip(flat[::2], flat[1::2], strict=True)}
             self.lists.put(key, cosines, now_s)
             found[family_name, source] = cosines
