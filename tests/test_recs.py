@@ -232,6 +232,21 @@ async def test_a_process_reuses_a_neighbour_list_for_its_cache_time_but_never_a_
     assert await sim.recommend(viewed_together(fallback=False)) == ["teapot"]
 
 
+async def test_for_you_blends_lists_read_earlier_with_lists_read_now_each_product_with_its_record(
+    redis: aioredis.Redis,
+) -> None:
+    sim = Simulator(rules=[], redis=redis, settings=Settings(write_behind_ms=0, recs_cache_ms=10_000))
+    for _ in range(2):
+        await session(sim, "pen", "ink")
+        await session(sim, "mug", "beans")
+    await session(sim, "pen")
+    await sim.page_view()
+    assert await sim.recommend(for_you(fallback=False)) == ["ink"]
+    await session(sim, "pen", "mug")
+    await sim.page_view()
+    assert await sim.recommend(for_you(fallback=False)) == ["beans", "ink"]
+
+
 def test_a_process_keeps_the_neighbour_lists_it_read_last_and_no_more() -> None:
     lists = NeighbourLists(ttl_s=60, max_lists=2)
     for n, source in enumerate(("mug", "beans", "teapot")):
