@@ -279,8 +279,8 @@ async def ingest_cpu(redis_url: str, shop: Shop) -> list[str]:
             f"| {label} | {learning[name]:.0f} | **{statistics.median(shares[name]):.1%}** | "
             f"{_quartiles(shares[name], 0)} |"
             for name, label in (
-                ("rules", "servers write what they learn (default)"),
-                ("workers", "learning in workers (`STORETAG_RECS_LEARN_IN_WORKERS=1`): the server's share"),
+                ("rules", "servers write what they learn (`STORETAG_RECS_LEARN_IN_WORKERS=0`)"),
+                ("workers", "learning in workers (the default with `REDIS_URL`): the server's share"),
             )
         ),
         "",

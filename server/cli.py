@@ -184,8 +184,8 @@ def vapid(args: argparse.Namespace) -> None:
 
 
 def worker(args: argparse.Namespace) -> None:
-    """Sends web pushes until SIGTERM or SIGINT: due ones from the schedules, and each site's stream; with
-    STORETAG_RECS_LEARN_IN_WORKERS, also writes what the servers learned for recommendations."""
+    """Sends web pushes until SIGTERM or SIGINT: due ones from the schedules, and each site's stream; and
+    writes what the servers learned for recommendations (unless STORETAG_RECS_LEARN_IN_WORKERS=0)."""
     settings = settings_from_env()
     if settings.redis_url is None:
         raise SystemExit("storetag: set REDIS_URL; workers and servers share the queue in Redis")

@@ -1,5 +1,6 @@
-"""`storetag worker` with STORETAG_RECS_LEARN_IN_WORKERS: writes what the servers learned from events and
-queued (server/recs.py), so that a server's share of learning is one command per flush."""
+"""`storetag worker`, with learning in workers (settings.recs_learn_in_workers): writes what the servers
+learned from events and queued (server/recs.py), so that a server's share of learning is one command per
+flush."""
 
 from __future__ import annotations
 
@@ -35,8 +36,10 @@ class Learner:
                     await asyncio.wait_for(stop.wait(), POLL_S)
 
     async def run_once(self) -> int:
-        """One pass over every site, writing a queued flush of each that has one; how many were written."""
+        """One pass over every site, saying it writes the site's queue and writing a queued flush of each
+        that has one; how many were written."""
         written = 0
         for site in self.sites:
+            await self.recs.attend(site)
             written += await self.recs.write_queued(site)
         return written

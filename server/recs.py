@@ -15,6 +15,7 @@ import math
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import msgspec
 import redis.asyncio as aioredis
@@ -34,6 +35,7 @@ from server.recs_store import (
     Ranking,
     SignalStore,
     learned_key,
+    learner_key,
 )
 from server.signals import learn
 from server.sites import Site
@@ -62,8 +64,10 @@ FOR_YOU_RECENT, FOR_YOU_BOUGHT, RECENCY_WEIGHT = 5, 3, 0.8
 FOR_YOU_NEIGHBOURS = 10
 
 
-# With learning in workers, the server flushes queued for them per site; past this (no worker running, or
-# too few) the oldest are dropped: recommendations then learn less, the servers are not slowed.
+# With learning in workers: a worker says it is writing a site's queue for this long after each look at it;
+# a server whose flush finds no worker saying so writes the queue itself, so that learning never stalls.
+LEARNER_SEEN_S = 5
+# The queue never holds more than this many flushes (workers too few to keep up): the oldest go.
 MAX_QUEUED_FLUSHES = 5_000
 
 
@@ -112,6 +116,10 @@ class Recommender:
         self.learn_in_workers = learn_in_workers
         # Site → product id → the product as first seen since the last flush.
         self._sightings: defaultdict[str, dict[str, Product]] = defaultdict(dict)
+        # With learning in workers: the sites whose flushes the last drain queued, and those of them that no
+        # worker said it was writing.
+        self._queued_to: list[str] = []
+        self._unattended: set[str] = set()
 
     async def observe(self, site: Site, state: VisitorState, events: Sequence[p.Event], now_ms: int) -> None:
         """Learns what the batch teaches: signals, sightings of new products, attribution counters; written
@@ -134,12 +142,27 @@ class Recommender:
                 flush.apart += self.catalog.sighting_calls(site, list(products.values()))
             return self.signals.queue_pending(flush)
         increments = self.signals.take_increments()
-        sites = increments.keys() | sightings.keys()
-        for site in sites:
+        self._queued_to, self._unattended = list(increments.keys() | sightings.keys()), set()
+        for site in self._queued_to:
             learned = Learned(increments.get(site, {}), list(sightings.get(site, {}).values()))
             flush.pipe.rpush(learned_key(site), _learned_encoder.encode(learned))
             flush.pipe.ltrim(learned_key(site), -MAX_QUEUED_FLUSHES, -1)
-        return 2 * len(sites) + self.signals.queue_pending(flush)
+            flush.pipe.exists(learner_key(site))
+            flush.apart.append(partial(self._write_unattended, site))
+        return 3 * len(self._queued_to) + self.signals.queue_pending(flush)
+
+    def took(self, replies: Sequence[object]) -> None:
+        seen = replies[2 : 3 * len(self._queued_to) : 3]  # each site's EXISTS of a worker's word
+        self._unattended = {site for site, worker in zip(self._queued_to, seen, strict=True) if not worker}
+
+    async def _write_unattended(self, site: str) -> None:
+        if site in self._unattended:
+            while await self.write_queued(site):
+                pass
+
+    async def attend(self, site: str) -> None:
+        """As a worker: says it is writing the site's queue, for the next LEARNER_SEEN_S."""
+        await self.redis.set(learner_key(site), b"1", ex=LEARNER_SEEN_S)
 
     async def write_queued(self, site: str) -> bool:
         """As a worker: writes the oldest server flush queued for the site, if any, in the calls a server
@@ -153,9 +176,6 @@ class Recommender:
         for call in calls + self.signals.increment_calls(site, learned.signals):
             await call()
         return True
-
-    def took(self, replies: Sequence[object]) -> None:
-        pass
 
     async def fill(
         self, site: Site, state: VisitorState, specs: Sequence[Recs], now_ms: int

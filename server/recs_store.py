@@ -8,6 +8,7 @@ carrying each site):
     st:{SITE}:rstat              hash  "SLOT STRATEGY METRIC" → count, at most MAX_STAT_FIELDS fields
     st:{SITE}:rlearn             list  with learning in workers: what each server flush learned (recs.Learned,
                                        msgpack), oldest first, at most recs.MAX_QUEUED_FLUSHES
+    st:{SITE}:rlearner           str   set while a worker is writing that queue (recs.LEARNER_SEEN_S)
 Families: pop (popularity, SUB "all" or "c:CATEGORY"), hot (the same over a short half-life, for
 trending), vt/bt (an item's viewed-together / bought-together neighbours, SUB the item id) and vn/bn
 (each item's own weight in vt/bt, SUB "n", to normalise them).
@@ -224,6 +225,10 @@ def stats_key(site: str) -> str:
 
 def learned_key(site: str) -> str:
     return f"st:{{{site}}}:rlearn"
+
+
+def learner_key(site: str) -> str:
+    return f"st:{{{site}}}:rlearner"
 
 
 def _cap(family: Family, sub: str) -> int:

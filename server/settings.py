@@ -43,8 +43,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # How long a process reuses a product's neighbour lists (viewed and bought together, the cosines for
     # you blends) read from Redis; 0 reads them for every list.
     recs_cache_ms: int = 10_000
-    # Servers queue what recommendations learn, and `storetag worker` processes write it: a server's share of
-    # learning drops to one command per flush. Off: each server writes its own.
+    # Servers queue what recommendations learn and `storetag worker` processes write it, a server's share of
+    # learning then being one command per flush; with no worker running, servers write the queue themselves.
+    # Off: each server writes its own at once (the default for a Settings made in code, as tests do).
     recs_learn_in_workers: bool = False
     # Web push. Endpoints on private, loopback or link-local addresses (and plain http) are refused unless
     # this is on: for tests and local receivers only, never in production.
@@ -84,7 +85,8 @@ def settings_from_env(env: Mapping[str, str] = os.environ) -> Settings:
         return int(value) if value else default
 
     timeout, ttl = get("STORETAG_SESSION_TIMEOUT"), get("STORETAG_STATE_TTL")
-    learn_in_workers = env.get("STORETAG_RECS_LEARN_IN_WORKERS", "0") in ("1", "true", "yes")
+    learn_in_workers = env.get("STORETAG_RECS_LEARN_IN_WORKERS", "1") not in ("0", "false", "no")
+    write_behind_ms = number("STORETAG_WRITE_BEHIND_MS", 250)
     sites, rules_dir = get("STORETAG_SITES"), get("STORETAG_RULES")
     return Settings(
         redis_url=get("REDIS_URL"),
@@ -105,8 +107,9 @@ def settings_from_env(env: Mapping[str, str] = os.environ) -> Settings:
         trusted_proxies=_split(get("STORETAG_TRUSTED_PROXIES") or env.get("FORWARDED_ALLOW_IPS", "")),
         recs=env.get("STORETAG_RECS", "1") not in ("0", "false", "no"),
         recs_cache_ms=number("STORETAG_RECS_CACHE_MS", 10_000),
-        # The embedded store lives inside one process: no worker could reach its queue.
-        recs_learn_in_workers=learn_in_workers and bool(get("REDIS_URL")),
+        # The embedded store lives inside one process, where no worker could reach a queue; and with no
+        # write-behind interval every lesson is to be written before the answer.
+        recs_learn_in_workers=learn_in_workers and bool(get("REDIS_URL")) and write_behind_ms > 0,
         push_allow_private=env.get("STORETAG_PUSH_ALLOW_PRIVATE", "0") in ("1", "true", "yes"),
         push_poll_ms=number("STORETAG_PUSH_POLL_MS", 500),
         push_claim_idle_ms=number("STORETAG_PUSH_CLAIM_IDLE_MS", 60_000),
@@ -114,5 +117,5 @@ def settings_from_env(env: Mapping[str, str] = os.environ) -> Settings:
         push_retry_base_ms=number("STORETAG_PUSH_RETRY_BASE_MS", 10_000),
         push_retry_max_s=number("STORETAG_PUSH_RETRY_MAX", 3600),
         push_concurrency=number("STORETAG_PUSH_CONCURRENCY", 256),
-        write_behind_ms=number("STORETAG_WRITE_BEHIND_MS", 250),
+        write_behind_ms=write_behind_ms,
     )

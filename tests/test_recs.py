@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from server.learner import Learner
 from server.recs import Recommender
-from server.recs_store import POP, NeighbourLists
+from server.recs_store import POP, NeighbourLists, learned_key
 from server.rules import (
     bought_together,
     category_popular,
@@ -263,6 +263,8 @@ async def test_with_learning_in_workers_lists_and_catalog_learn_what_servers_que
 ) -> None:
     queueing = Settings(write_behind_ms=0, recs_cache_ms=0, recs_learn_in_workers=True)
     sim = Simulator(rules=[], redis=redis, settings=queueing)
+    learner = Learner(Recommender(redis), [sim.site.key])
+    assert await learner.run_once() == 0  # nothing queued yet; it says it writes the site's queue
     await sim.import_catalog(
         *(
             {"id": item, "title": item, "price": 5, "url": f"https://shop.test/p/{item}"}
@@ -276,10 +278,21 @@ async def test_with_learning_in_workers_lists_and_catalog_learn_what_servers_que
     assert await sim.recommend(viewed_together(fallback=False)) == []
     assert await sim.runtime.recs.catalog.get(sim.site.key, ["teapot"]) == {}
 
-    learner = Learner(Recommender(redis), [sim.site.key])
     # A flush per product page here (no write-behind interval), each taken once.
     assert [await learner.run_once() for _ in range(8)] == [1] * 7 + [0]
     assert await sim.recommend(viewed_together(fallback=False)) == ["beans", "teapot"]
+
+
+async def test_with_no_worker_writing_the_queue_a_server_writes_it_itself_at_its_flush(
+    redis: aioredis.Redis,
+) -> None:
+    queueing = Settings(write_behind_ms=0, recs_cache_ms=0, recs_learn_in_workers=True)
+    sim = Simulator(rules=[], redis=redis, settings=queueing)
+    for _ in range(2):
+        await session(sim, "mug", "beans")
+    await session(sim, "mug")
+    assert await sim.recommend(viewed_together(fallback=False)) == ["beans"]
+    assert await redis.llen(learned_key(sim.site.key)) == 0
 
 
 async def test_a_list_falls_back_along_its_chain_so_a_slot_is_never_empty(sim: Simulator) -> None:

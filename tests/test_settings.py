@@ -53,7 +53,9 @@ def test_uvicorns_forwarded_allow_ips_names_the_trusted_proxies_when_storetags_o
     assert settings_from_env(both).trusted_proxies == ("10.0.0.2",)
 
 
-def test_learning_goes_to_workers_only_with_a_redis_they_can_share() -> None:
-    asked = {"STORETAG_RECS_LEARN_IN_WORKERS": "1"}
-    assert not settings_from_env(asked).recs_learn_in_workers
-    assert settings_from_env({**asked, "REDIS_URL": "redis://redis:6379"}).recs_learn_in_workers
+def test_learning_goes_to_workers_with_a_redis_they_share_unless_off_or_written_before_each_answer() -> None:
+    shared = {"REDIS_URL": "redis://redis:6379"}
+    assert settings_from_env(shared).recs_learn_in_workers
+    assert not settings_from_env({**shared, "STORETAG_RECS_LEARN_IN_WORKERS": "0"}).recs_learn_in_workers
+    assert not settings_from_env({"STORETAG_RECS_LEARN_IN_WORKERS": "1"}).recs_learn_in_workers
+    assert not settings_from_env({**shared, "STORETAG_WRITE_BEHIND_MS": "0"}).recs_learn_in_workers
