@@ -37,6 +37,14 @@ for i, where in ipairs(placed) do
 end
 return recorded
 """
+# KEYS[1] a category's index, KEYS[2] a sorted set scoring products, KEYS[3] the catalog; ARGV[1] and [2] the
+# price band, ARGV[3] how many. Returns the first products in the band, their scores (false: none) and their
+# records (false: none), so that "similar" costs one round trip.
+_IN_BAND = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+if #ids == 0 then return {{}, {}, {}} end
+return {ids, redis.call('ZMSCORE', KEYS[2], unpack(ids)), redis.call('HMGET', KEYS[3], unpack(ids))}
+"""
 # A flush's sightings go out in script calls of at most this many products.
 MAX_SIGHTINGS_PER_SCRIPT = 100
 
@@ -209,6 +217,15 @@ class Catalog:
             )
         return calls
 
-    async def in_category(self, site: str, category: str, low: float, high: float, limit: int) -> list[str]:
-        raw = await self.redis.zrangebyscore(category_key(site, category), low, high, start=0, num=limit)
-        return [_bytes(item).decode() for item in raw]
+    async def in_category(
+        self, site: str, category: str, low: float, high: float, limit: int, scored_by: str
+    ) -> tuple[dict[str, float], dict[str, bytes]]:
+        """The first `limit` products of the category priced from low to high, in price order, each with
+        its score in the sorted set `scored_by` (0 if none); and the records of those that have one."""
+        keys = (category_key(site, category), scored_by, catalog_key(site))
+        ids, scores, raws = await self.redis.eval(_IN_BAND, 3, *keys, repr(low), repr(high), limit)
+        members = [_bytes(item).decode() for item in ids]
+        return (
+            {item: float(score or 0) for item, score in zip(members, scores, strict=True)},
+            {item: _bytes(raw) for item, raw in zip(members, raws, strict=True) if raw},
+        )

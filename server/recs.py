@@ -36,6 +36,7 @@ from server.recs_store import (
     SignalStore,
     learned_key,
     learner_key,
+    signal_key,
 )
 from server.signals import learn
 from server.sites import Site
@@ -251,8 +252,9 @@ class Lookup:
         return await self.strategies[strategy]()
 
     async def read(self, ids: Sequence[str]) -> None:
-        """Reads the records of those of the ids not read yet."""
-        missing = [item for item in ids if item not in self.asked]
+        """Reads the records of those of the ids not read yet, and the page product's with them if unread:
+        a fallback needs it (category popular), and would otherwise wait for one more round trip."""
+        missing = [item for item in dict.fromkeys([*ids, self.item]) if item and item not in self.asked]
         self.raw.update(await self.catalog.raw(self.site, missing))
         self.asked.update(missing)
 
@@ -290,19 +292,14 @@ class Lookup:
         return await self._top(POP, f"c:{category}") if category else []
 
     async def trending(self) -> list[str]:
-        hot = (await self.signals.tops(self.site, [(HOT, "all", TRENDING_POOL)], self.now_s))[0].scores
-        [usual] = await self.signals.scores(self.site, [(POP, "all", list(hot))], self.now_s)
-        # Rates per second over each half-life: the last day's against the week's, plus a prior.
+        # Rates per second over each half-life, the last day's against the week's (plus a prior): an item
+        # rises when hot / recent > (usual + prior) / baseline / POP's half-life.
         recent = HOT.decay.factor(self.now_s, HOT.decay.era(self.now_s)) * HOT.decay.half_life_s
         baseline = POP.decay.factor(self.now_s, POP.decay.era(self.now_s))
-        prior = BASELINE_PRIOR * baseline
-        rise = {
-            item: hot[item] / recent / ((usual[item] + prior) / baseline / POP.decay.half_life_s)
-            for item in hot
-        }
-        return sorted((item for item in hot if rise[item] > 1.0), key=rise.__getitem__, reverse=True)[
-            : self.n
-        ]
+        scale, prior = baseline * POP.decay.half_life_s / recent, BASELINE_PRIOR * baseline
+        also = self._also()
+        rising = await self.signals.rising(self.site, TRENDING_POOL, scale, prior, self.n, self.now_s, also)
+        return _ranked(self._keep(rising, also))
 
     async def viewed_together(self) -> list[str]:
         anchor = self.item or (self.ctx.recent[-1] if self.ctx.recent else "")
@@ -331,20 +328,25 @@ class Lookup:
             return []
         price = product.current_price
         low, high = (price / PRICE_BAND, price * PRICE_BAND) if price else (0.0, math.inf)
-        ids = await self.catalog.in_category(self.site, product.category, low, high, SIMILAR_POOL)
-        (popularity,), records = await asyncio.gather(
-            self.signals.scores(self.site, [(POP, "all", ids)], self.now_s), self.records(ids)
+        popularity_key = signal_key(self.site, POP.name, POP.decay.era(self.now_s), "all")
+        popularity, raws = await self.catalog.in_category(
+            self.site, product.category, low, high, SIMILAR_POOL, popularity_key
         )
-        same = [item for item in ids if item in records and records[item].category == product.category]
+        self._keep(Ranking(popularity, raws), "")
+        same = {
+            item: found
+            for item in popularity
+            if (found := self.product(item)) is not None and found.category == product.category
+        }
 
         def closeness(item: str) -> tuple[bool, float]:
-            return (bool(product.brand) and records[item].brand == product.brand, popularity.get(item, 0.0))
+            return (bool(product.brand) and same[item].brand == product.brand, popularity[item])
 
         return sorted(same, key=closeness, reverse=True)
 
     async def _top(self, family: Family, sub: str) -> list[str]:
         also = self._also()
-        [top] = await self.signals.tops(self.site, [(family, sub, self.n)], self.now_s, True, also)
+        top = await self.signals.top(self.site, family, sub, self.n, self.now_s, also)
         return list(self._keep(top, also))
 
     async def _neighbours(

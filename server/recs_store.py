@@ -111,6 +111,37 @@ if #ids == 0 then return {top, {}} end
 return {top, redis.call('HMGET', KEYS[2], unpack(ids))}
 """
 
+# KEYS[1] the hot set, KEYS[2] the usual (popularity) set, KEYS[3] the catalog; ARGV[1] how many of the hot
+# top to weigh, ARGV[2] the scale from hot scores to usual ones, ARGV[3] a prior added to every usual score,
+# ARGV[4] how many to return, ARGV[5] `also` as in _TOP. Returns, as _TOP does, the members whose scaled hot
+# score beats their usual one plus the prior, by the ratio (ties in hot order), and their records.
+_RISING = """
+local hot = redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES')
+local scale, prior, n = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local ids = {}
+for i = 1, #hot, 2 do ids[#ids + 1] = hot[i] end
+local usual = {}
+if #ids > 0 then usual = redis.call('ZMSCORE', KEYS[2], unpack(ids)) end
+local rising = {}
+for i, item in ipairs(ids) do
+  local rise = tonumber(hot[2 * i]) * scale / (tonumber(usual[i] or 0) + prior)
+  if rise > 1 then rising[#rising + 1] = {item, rise, i} end
+end
+table.sort(rising, function(a, b)
+  if a[2] ~= b[2] then return a[2] > b[2] end
+  return a[3] < b[3]
+end)
+local flat, wanted = {}, {}
+for i = 1, math.min(#rising, n) do
+  flat[#flat + 1] = rising[i][1]
+  flat[#flat + 1] = tostring(rising[i][2])
+  wanted[#wanted + 1] = rising[i][1]
+end
+if ARGV[5] ~= '' then wanted[#wanted + 1] = ARGV[5] end
+if #wanted == 0 then return {flat, {}} end
+return {flat, redis.call('HMGET', KEYS[3], unpack(wanted))}
+"""
+
 # Each source's neighbours scored by the cosine of their co-occurrence with it: together / sqrt((source's own
 # weight + shrink) * (member's weight + shrink)). KEYS: per group (a family's sources with their norm set)
 # its sources' neighbour sets then its norm set; last, the catalog. ARGV: per-source count, a number of
@@ -344,46 +375,26 @@ class SignalStore:
                 args += [field, repr(amount)]
             pipe.eval(_COUNT, 1, stats_key(site), *args)
 
-    async def tops(
-        self,
-        site: str,
-        wanted: Sequence[tuple[Family, str, int]],
-        now_s: float,
-        records: bool = False,
-        also: str = "",
-    ) -> list[Ranking]:
-        """For each (family, sub, n): the current era's top n members with their scores, best first; with
-        `records`, their catalog records (and that of `also`) read in the same step."""
-        if not wanted:
-            return []
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for family, sub, n in wanted:
-                key = signal_key(site, family.name, family.decay.era(now_s), sub)
-                if records:
-                    pipe.eval(_TOP, 2, key, catalog_key(site), n, also)
-                else:
-                    pipe.zrevrange(key, 0, n - 1, withscores=True)
-            replies = await pipe.execute()
-        if records:
-            return [_ranking(flat, raws, also) for flat, raws in replies]
-        return [Ranking({_text(member): score for member, score in reply}, {}) for reply in replies]
+    async def top(self, site: str, family: Family, sub: str, n: int, now_s: float, also: str = "") -> Ranking:
+        """The current era's top n members with their scores, best first, and their catalog records (and
+        that of `also`) read in the same step."""
+        key = signal_key(site, family.name, family.decay.era(now_s), sub)
+        flat, raws = await self.redis.eval(_TOP, 2, key, catalog_key(site), n, also)
+        return _ranking(flat, raws, also)
 
-    async def scores(
-        self, site: str, wanted: Sequence[tuple[Family, str, Sequence[str]]], now_s: float
-    ) -> list[dict[str, float]]:
-        """For each (family, sub, members): the members' scores in the current era (0 when absent)."""
-        asked = [(family, sub, list(members)) for family, sub, members in wanted if members]
-        if not asked:
-            return [{} for _ in wanted]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for family, sub, members in asked:
-                pipe.zmscore(signal_key(site, family.name, family.decay.era(now_s), sub), members)
-            replies = iter(await pipe.execute())
-        results = []
-        for _, _, asked_members in wanted:
-            reply = next(replies) if asked_members else []
-            results.append({m: float(s or 0.0) for m, s in zip(asked_members, reply, strict=True)})
-        return results
+    async def rising(
+        self, site: str, pool: int, scale: float, prior: float, n: int, now_s: float, also: str = ""
+    ) -> Ranking:
+        """Of the `pool` hottest members site-wide, the `n` whose hot score times `scale` beats their usual
+        score (popularity) plus `prior` by the most, each scored by that ratio, with their records (and that
+        of `also`)."""
+        keys = (
+            signal_key(site, HOT.name, HOT.decay.era(now_s), "all"),
+            signal_key(site, POP.name, POP.decay.era(now_s), "all"),
+            catalog_key(site),
+        )
+        flat, raws = await self.redis.eval(_RISING, 3, *keys, pool, repr(scale), repr(prior), n, also)
+        return _ranking(flat, raws, also)
 
     async def neighbours(
         self,
