@@ -195,37 +195,38 @@ if #ids > 0 then records = redis.call('HMGET', KEYS[#KEYS], unpack(ids)) end
 return {out, ids, records}
 """
 
-# A source's neighbours → their cosine with it.
-Cosines = dict[str, float]
-# (site, family, era, source, how many neighbours)
+# A list's members → their scores (a source's neighbours → their cosine with it), best first.
+Scores = dict[str, float]
+# (site, list: a family or "rising", era, sub: a source or a family's sub, how many members)
 ListKey = tuple[str, str, int, str, int]
 
 
-class NeighbourLists:
-    """Sources' neighbour lists with their cosines, as read at most `ttl_s` ago, for the `max_lists` read
-    last: the together lists of a hot product are read from Redis once per `ttl_s` per process, however
-    many slots show them. With `ttl_s` 0 every list is read afresh."""
+class ListCache:
+    """Lists read from Redis at most `ttl_s` ago, for the `max_lists` read last: sources' neighbour lists
+    with their cosines, and the site-wide ones (popular, per category, trending). A hot product's lists,
+    and a site's, are read once per `ttl_s` per process, however many slots show them. With `ttl_s` 0
+    every list is read afresh. The lists given out are shared: never changed."""
 
     def __init__(self, ttl_s: float, max_lists: int = 4096) -> None:
         self.ttl_s = ttl_s
         self.max_lists = max_lists
-        self._lists: OrderedDict[ListKey, tuple[float, Cosines]] = OrderedDict()
+        self._lists: OrderedDict[ListKey, tuple[float, Scores]] = OrderedDict()
 
-    def get(self, key: ListKey, now_s: float) -> Cosines | None:
+    def get(self, key: ListKey, now_s: float) -> Scores | None:
         entry = self._lists.get(key)
         if entry is None:
             return None
-        read_s, cosines = entry
+        read_s, scores = entry
         if not read_s <= now_s < read_s + self.ttl_s:
             del self._lists[key]
             return None
         self._lists.move_to_end(key)
-        return cosines
+        return scores
 
-    def put(self, key: ListKey, cosines: Cosines, now_s: float) -> None:
+    def put(self, key: ListKey, scores: Scores, now_s: float) -> None:
         if self.ttl_s <= 0:
             return
-        self._lists[key] = (now_s, cosines)
+        self._lists[key] = (now_s, scores)
         self._lists.move_to_end(key)
         while len(self._lists) > self.max_lists:
             self._lists.popitem(last=False)
@@ -323,7 +324,7 @@ class SignalStore:
     ) -> None:
         self.redis = redis
         self.behind = behind
-        self.lists = NeighbourLists(lists_ttl_s)
+        self.lists = ListCache(lists_ttl_s)
         # Site → second → what was taught then: keys and decay factors are worked out once per flush.
         self._increments: defaultdict[str, dict[float, Merged]] = defaultdict(dict)
         self._counts: defaultdict[str, defaultdict[str, float]] = defaultdict(lambda: defaultdict(float))
@@ -377,24 +378,44 @@ class SignalStore:
 
     async def top(self, site: str, family: Family, sub: str, n: int, now_s: float, also: str = "") -> Ranking:
         """The current era's top n members with their scores, best first, and their catalog records (and
-        that of `also`) read in the same step."""
-        key = signal_key(site, family.name, family.decay.era(now_s), sub)
-        flat, raws = await self.redis.eval(_TOP, 2, key, catalog_key(site), n, also)
-        return _ranking(flat, raws, also)
+        that of `also`) read in the same step. The list comes from memory if read lately (ListCache)."""
+        era = family.decay.era(now_s)
+        cached = self.lists.get(key := (site, family.name, era, sub, n), now_s)
+        if cached is not None:
+            return await self._with_records(site, cached, also)
+        flat, raws = await self.redis.eval(
+            _TOP, 2, signal_key(site, family.name, era, sub), catalog_key(site), n, also
+        )
+        ranking = _ranking(flat, raws, also)
+        self.lists.put(key, ranking.scores, now_s)
+        return ranking
 
     async def rising(
         self, site: str, pool: int, scale: float, prior: float, n: int, now_s: float, also: str = ""
     ) -> Ranking:
         """Of the `pool` hottest members site-wide, the `n` whose hot score times `scale` beats their usual
         score (popularity) plus `prior` by the most, each scored by that ratio, with their records (and that
-        of `also`)."""
+        of `also`). The list comes from memory if read lately (ListCache)."""
+        era = HOT.decay.era(now_s)
+        cached = self.lists.get(key := (site, "rising", era, "all", n), now_s)
+        if cached is not None:
+            return await self._with_records(site, cached, also)
         keys = (
-            signal_key(site, HOT.name, HOT.decay.era(now_s), "all"),
+            signal_key(site, HOT.name, era, "all"),
             signal_key(site, POP.name, POP.decay.era(now_s), "all"),
             catalog_key(site),
         )
         flat, raws = await self.redis.eval(_RISING, 3, *keys, pool, repr(scale), repr(prior), n, also)
-        return _ranking(flat, raws, also)
+        ranking = _ranking(flat, raws, also)
+        self.lists.put(key, ranking.scores, now_s)
+        return ranking
+
+    async def _with_records(self, site: str, scores: Scores, also: str) -> Ranking:
+        ids = [*scores, also] if also else list(scores)
+        raws = await self.redis.hmget(catalog_key(site), ids) if ids else []
+        return Ranking(
+            scores, {item: raw for item, raw in zip(ids, raws, strict=True) if isinstance(raw, bytes)}
+        )
 
     async def neighbours(
         self,
@@ -409,7 +430,7 @@ class SignalStore:
         """The `top` best neighbours of every group's sources (family, its norm family, sources → weight):
         each scored by its cosine with a source times the source's weight, summed over sources and groups,
         best first, with their catalog records (and that of `also`). Lists read lately come from memory
-        (NeighbourLists); the others, with every candidate's record, from one script call; with every list
+        (ListCache); the others, with every candidate's record, from one script call; with every list
         in memory, the records come from one HMGET."""
         lists, read = await self._cosines(site, groups, per_source, shrink, now_s, also)
         blend: dict[str, float] = {}
@@ -434,11 +455,11 @@ class SignalStore:
         shrink: float,
         now_s: float,
         also: str,
-    ) -> tuple[dict[tuple[str, str], Cosines], dict[str, bytes | str | None]]:
+    ) -> tuple[dict[tuple[str, str], Scores], dict[str, bytes | str | None]]:
         """(family, source) → the source's `per_source` strongest neighbours with their cosines, from the
         lists read lately, the others read in one script call with the records of every neighbour (and of
         `also`), so that the list needs no other round trip: those records (None: not in the catalog)."""
-        found: dict[tuple[str, str], Cosines] = {}
+        found: dict[tuple[str, str], Scores] = {}
         asked: list[tuple[Family, Family, list[tuple[str, ListKey]]]] = []
         for family, norm, sources in groups:
             era = family.decay.era(now_s)

@@ -40,8 +40,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     trusted_proxies: tuple[str, ...] = ()
     # Recommendations: learning from events and filling slots.
     recs: bool = True
-    # How long a process reuses a product's neighbour lists (viewed and bought together, the cosines for
-    # you blends) read from Redis; 0 reads them for every list.
+    # How long a process reuses the lists it read from Redis: a product's neighbour lists (viewed and bought
+    # together, the cosines for you blends) and a site's popular and trending lists; 0 reads every list.
     recs_cache_ms: int = 10_000
     # Servers queue what recommendations learn and `storetag worker` processes write it, a server's share of
     # learning then being one command per flush; with no worker running, servers write the queue themselves.

@@ -4,14 +4,15 @@ how old signal fades and how memory stays bounded."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 import redis.asyncio as aioredis
 
 from server.learner import Learner
 from server.recs import Recommender
-from server.recs_store import POP, NeighbourLists, learned_key, signal_key
+from server.recs_spec import Strategy
+from server.recs_store import POP, ListCache, learned_key, signal_key
 from server.rules import (
     bought_together,
     category_popular,
@@ -232,6 +233,35 @@ async def test_a_process_reuses_a_neighbour_list_for_its_cache_time_but_never_a_
     assert await sim.recommend(viewed_together(fallback=False)) == ["teapot"]
 
 
+@pytest.mark.parametrize("strategy", [popular, trending], ids=["popular", "trending"])
+async def test_a_process_reuses_a_site_wide_list_for_its_cache_time_but_never_a_product_off_the_shelf(
+    redis: aioredis.Redis, strategy: Callable[..., Strategy]
+) -> None:
+    sim = Simulator(rules=[], redis=redis, settings=Settings(write_behind_ms=0, recs_cache_ms=10_000))
+    for _ in range(2):
+        await session(sim, "mug")
+    await session(sim, "teapot")
+    await newcomer(sim)
+    assert await sim.recommend(strategy(fallback=False)) == ["mug", "teapot"]
+    for _ in range(3):
+        await session(sim, "teapot")
+    await newcomer(sim)
+    assert await sim.recommend(strategy(fallback=False)) == ["mug", "teapot"]
+    await sim.import_catalog(
+        {
+            "id": "mug",
+            "title": "Mug",
+            "price": 9,
+            "availability": "out_of_stock",
+            "url": "https://shop.test/p/m",
+        }
+    )
+    assert await sim.recommend(strategy(fallback=False)) == ["teapot"]
+    sim.advance(seconds=10)
+    await sim.import_catalog({"id": "mug", "title": "Mug", "price": 9, "url": "https://shop.test/p/m"})
+    assert await sim.recommend(strategy(fallback=False)) == ["teapot", "mug"]
+
+
 async def test_for_you_blends_lists_read_earlier_with_lists_read_now_each_product_with_its_record(
     redis: aioredis.Redis,
 ) -> None:
@@ -248,7 +278,7 @@ async def test_for_you_blends_lists_read_earlier_with_lists_read_now_each_produc
 
 
 def test_a_process_keeps_the_neighbour_lists_it_read_last_and_no_more() -> None:
-    lists = NeighbourLists(ttl_s=60, max_lists=2)
+    lists = ListCache(ttl_s=60, max_lists=2)
     for n, source in enumerate(("mug", "beans", "teapot")):
         lists.put(("shop", "vt", 0, source, 10), {"cup": 1.0}, now_s=n)
     assert [lists.get(("shop", "vt", 0, source, 10), now_s=3) for source in ("mug", "beans", "teapot")] == [

@@ -43,15 +43,16 @@ class Shop:
 
 
 # What one page teaches recommendations is drawn on the very next page, which the tests open at once: written
-# before each answer rather than behind it (the default, 250 ms later; tests/test_write_behind.py).
-WRITTEN_AT_ONCE = {"STORETAG_WRITE_BEHIND_MS": "0"}
+# before each answer rather than behind it (the default, 250 ms later; tests/test_write_behind.py), and every
+# list read afresh rather than reused for 10 s (tests/test_recs.py), as each test starts from an empty Redis.
+AT_ONCE = {"STORETAG_WRITE_BEHIND_MS": "0", "STORETAG_RECS_CACHE_MS": "0"}
 
 
 @pytest.fixture(scope="session")
 def shop(redis_url: str) -> Iterator[Shop]:
     shop_port, api_port = free_port(), free_port()
     shop_url = f"http://127.0.0.1:{shop_port}"
-    env = {"REDIS_URL": redis_url, "STORETAG_ALLOWED_ORIGINS": shop_url, **WRITTEN_AT_ONCE}
+    env = {"REDIS_URL": redis_url, "STORETAG_ALLOWED_ORIGINS": shop_url, **AT_ONCE}
     server = LiveServer(["demo", "--port", str(shop_port), "--api-port", str(api_port)], env, api_port)
     yield Shop(shop_url, server)
     server.stop()

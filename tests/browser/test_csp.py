@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import BrowserContext, Page, expect
 
-from tests.browser.conftest import WRITTEN_AT_ONCE, PageProblems
+from tests.browser.conftest import AT_ONCE, PageProblems
 from tests.browser.page_server import PageServer
 from tests.conftest import SITES_FILE, LiveServer, free_port
 
@@ -58,7 +58,7 @@ def csp_site(redis_url: str) -> Iterator[str]:
         "STORETAG_SITES": str(SITES_FILE),
         "STORETAG_RULES": str(RULES),
         "STORETAG_ALLOWED_ORIGINS": pages.origin,
-        **WRITTEN_AT_ONCE,
+        **AT_ONCE,
     }
     api = LiveServer(["serve", "--port", str(api_port)], env, api_port)
     try:

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from playwright.async_api import BrowserContext, Page, expect
 
-from tests.browser.conftest import WRITTEN_AT_ONCE, PageProblems
+from tests.browser.conftest import AT_ONCE, PageProblems
 from tests.browser.page_server import PageServer
 from tests.conftest import SITES_FILE, LiveServer, free_port
 from tests.wire import batch, event, new_id, post
@@ -71,7 +71,7 @@ def xss_site(redis_url: str) -> Iterator[XssSite]:
         "STORETAG_SITES": str(SITES_FILE),
         "STORETAG_RULES": str(RULES),
         "STORETAG_ALLOWED_ORIGINS": pages.origin,
-        **WRITTEN_AT_ONCE,
+        **AT_ONCE,
         "STORETAG_ADMIN_TOKEN": TOKEN,
     }
     api = LiveServer(["serve", "--port", str(api_port)], env, api_port)
