@@ -33,6 +33,12 @@ async def sim(redis: aioredis.Redis) -> AsyncIterator[Simulator]:
     yield Simulator(rules=[], redis=redis)
 
 
+@pytest.fixture
+async def sim_reusing_lists(redis: aioredis.Redis) -> AsyncIterator[Simulator]:
+    """As a server process: lists read from Redis are reused for 10 s (STORETAG_RECS_CACHE_MS)."""
+    yield Simulator(rules=[], redis=redis, settings=Settings(write_behind_ms=0, recs_cache_ms=10_000))
+
+
 async def view(sim: Simulator, *products: str, category: str = "kitchen") -> None:
     for product in products:
         await sim.product_page(product, name=product.title(), price=10, category=category)
@@ -208,9 +214,9 @@ async def test_every_list_leaves_out_the_page_the_cart_purchases_and_what_is_not
 
 
 async def test_a_process_reuses_a_neighbour_list_for_its_cache_time_but_never_a_product_off_the_shelf(
-    redis: aioredis.Redis,
+    sim_reusing_lists: Simulator,
 ) -> None:
-    sim = Simulator(rules=[], redis=redis, settings=Settings(write_behind_ms=0, recs_cache_ms=10_000))
+    sim = sim_reusing_lists
     for _ in range(2):
         await session(sim, "mug", "beans")
     await session(sim, "mug")
@@ -235,9 +241,9 @@ async def test_a_process_reuses_a_neighbour_list_for_its_cache_time_but_never_a_
 
 @pytest.mark.parametrize("strategy", [popular, trending], ids=["popular", "trending"])
 async def test_a_process_reuses_a_site_wide_list_for_its_cache_time_but_never_a_product_off_the_shelf(
-    redis: aioredis.Redis, strategy: Callable[..., Strategy]
+    sim_reusing_lists: Simulator, strategy: Callable[..., Strategy]
 ) -> None:
-    sim = Simulator(rules=[], redis=redis, settings=Settings(write_behind_ms=0, recs_cache_ms=10_000))
+    sim = sim_reusing_lists
     for _ in range(2):
         await session(sim, "mug")
     await session(sim, "teapot")
@@ -263,9 +269,9 @@ async def test_a_process_reuses_a_site_wide_list_for_its_cache_time_but_never_a_
 
 
 async def test_for_you_blends_lists_read_earlier_with_lists_read_now_each_product_with_its_record(
-    redis: aioredis.Redis,
+    sim_reusing_lists: Simulator,
 ) -> None:
-    sim = Simulator(rules=[], redis=redis, settings=Settings(write_behind_ms=0, recs_cache_ms=10_000))
+    sim = sim_reusing_lists
     for _ in range(2):
         await session(sim, "pen", "ink")
         await session(sim, "mug", "beans")
