@@ -224,7 +224,8 @@ class ListCache:
         return scores
 
     def put(self, key: ListKey, scores: Scores, now_s: float) -> None:
-        if self.ttl_s <= 0:
+        """Keeps the list, unless empty: a new shop's, or a new product's, shows its first traffic at once."""
+        if self.ttl_s <= 0 or not scores:
             return
         self._lists[key] = (now_s, scores)
         self._lists.move_to_end(key)

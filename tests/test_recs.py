@@ -244,6 +244,8 @@ async def test_a_process_reuses_a_site_wide_list_for_its_cache_time_but_never_a_
     sim_reusing_lists: Simulator, strategy: Callable[..., Strategy]
 ) -> None:
     sim = sim_reusing_lists
+    await newcomer(sim)
+    assert await sim.recommend(strategy(fallback=False)) == []  # a new shop: its first traffic shows at once
     for _ in range(2):
         await session(sim, "mug")
     await session(sim, "teapot")
