@@ -6,8 +6,8 @@
    (`Recommender.recommend`) and of whole slots (`Runtime.recs_for`: the visitor's state, the rules, the
    strategy with its fallback chain, the template: all that GET /v1/recs does but HTTP), p50 and p99 in
    rounds that take turns (the median round's, and the worst), and the CPU µs redis-server spends per call
-   (the one resource every server process shares). The process
-   keeps the lists it read as a server does (STORETAG_RECS_CACHE_MS, 10 s): a warm process.
+   (the one resource every server process shares). The process keeps the lists it read as a server does
+   (STORETAG_RECS_CACHE_MS, 10 s): a warm process.
    Goal: p99 ≤ 2 ms for a slot.
 2. Learning: 11,520 batches shaped like bench/events.lua's (a third of the events product views, some cart
    adds) through `Runtime.ingest` (no HTTP), 32 at a time, alternating in chunks of 480 between no rules

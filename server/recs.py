@@ -113,7 +113,7 @@ class Recommender:
         self.behind = behind or WriteBehind(redis, 0)
         self.behind.add_source(self)
         self.catalog = Catalog(redis)
-        self.signals = SignalStore(redis, self.behind, lists_ttl_s)
+        self.signals = SignalStore(redis, self.catalog, self.behind, lists_ttl_s)
         self.learn_in_workers = learn_in_workers
         # Site → product id → the product as first seen since the last flush.
         self._sightings: defaultdict[str, dict[str, Product]] = defaultdict(dict)

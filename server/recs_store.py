@@ -26,7 +26,7 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 
-from server.catalog import catalog_key
+from server.catalog import Catalog, catalog_key
 from server.decay import Decay
 from server.write_behind import Call, Flush, WriteBehind
 
@@ -321,9 +321,15 @@ class SignalStore:
     (`increment_calls`); reads see it once written."""
 
     def __init__(
-        self, redis: aioredis.Redis, behind: WriteBehind | None = None, lists_ttl_s: float = 0.0
+        self,
+        redis: aioredis.Redis,
+        catalog: Catalog,
+        behind: WriteBehind | None = None,
+        lists_ttl_s: float = 0.0,
     ) -> None:
         self.redis = redis
+        # Where lists read their members' records when no script of theirs does.
+        self.catalog = catalog
         self.behind = behind
         self.lists = ListCache(lists_ttl_s)
         # Site → second → what was taught then: keys and decay factors are worked out once per flush.
@@ -379,44 +385,47 @@ class SignalStore:
 
     async def top(self, site: str, family: Family, sub: str, n: int, now_s: float, also: str = "") -> Ranking:
         """The current era's top n members with their scores, best first, and their catalog records (and
-        that of `also`) read in the same step. The list comes from memory if read lately (ListCache)."""
+        that of `also`) read in the same step."""
         era = family.decay.era(now_s)
-        cached = self.lists.get(key := (site, family.name, era, sub, n), now_s)
-        if cached is not None:
-            return await self._with_records(site, cached, also)
-        flat, raws = await self.redis.eval(
-            _TOP, 2, signal_key(site, family.name, era, sub), catalog_key(site), n, also
-        )
-        ranking = _ranking(flat, raws, also)
-        self.lists.put(key, ranking.scores, now_s)
-        return ranking
+        keys = [signal_key(site, family.name, era, sub), catalog_key(site)]
+        return await self._kept_ranking(site, (site, family.name, era, sub, n), now_s, also, _TOP, keys, [n])
 
     async def rising(
         self, site: str, pool: int, scale: float, prior: float, n: int, now_s: float, also: str = ""
     ) -> Ranking:
         """Of the `pool` hottest members site-wide, the `n` whose hot score times `scale` beats their usual
         score (popularity) plus `prior` by the most, each scored by that ratio, with their records (and that
-        of `also`). The list comes from memory if read lately (ListCache)."""
+        of `also`)."""
         era = HOT.decay.era(now_s)
-        cached = self.lists.get(key := (site, "rising", era, "all", n), now_s)
-        if cached is not None:
-            return await self._with_records(site, cached, also)
-        keys = (
+        keys = [
             signal_key(site, HOT.name, era, "all"),
             signal_key(site, POP.name, POP.decay.era(now_s), "all"),
             catalog_key(site),
+        ]
+        args: list[str | int] = [pool, repr(scale), repr(prior), n]
+        return await self._kept_ranking(
+            site, (site, "rising", era, "all", n), now_s, also, _RISING, keys, args
         )
-        flat, raws = await self.redis.eval(_RISING, 3, *keys, pool, repr(scale), repr(prior), n, also)
+
+    async def _kept_ranking(
+        self,
+        site: str,
+        key: ListKey,
+        now_s: float,
+        also: str,
+        script: str,
+        keys: Sequence[str],
+        args: Sequence[str | int],
+    ) -> Ranking:
+        """The ranking the script returns as _TOP does (its arguments followed by `also`), or, if read
+        lately (ListCache), the list kept, with its records read afresh."""
+        kept = self.lists.get(key, now_s)
+        if kept is not None:
+            return Ranking(kept, await self.catalog.raw(site, [*kept, also] if also else list(kept)))
+        flat, raws = await self.redis.eval(script, len(keys), *keys, *args, also)
         ranking = _ranking(flat, raws, also)
         self.lists.put(key, ranking.scores, now_s)
         return ranking
-
-    async def _with_records(self, site: str, scores: Scores, also: str) -> Ranking:
-        ids = [*scores, also] if also else list(scores)
-        raws = await self.redis.hmget(catalog_key(site), ids) if ids else []
-        return Ranking(
-            scores, {item: raw for item, raw in zip(ids, raws, strict=True) if isinstance(raw, bytes)}
-        )
 
     async def neighbours(
         self,
@@ -441,9 +450,7 @@ class SignalStore:
                     blend[item] = blend.get(item, 0.0) + weight * cosine
         best = sorted(blend, key=blend.__getitem__, reverse=True)[:top]
         unread = [item for item in [*best, also] if item and item not in read]
-        if unread:
-            raws = await self.redis.hmget(catalog_key(site), unread)
-            read.update(zip(unread, raws, strict=True))
+        read.update(await self.catalog.raw(site, unread))
         wanted = {*best, also}
         records = {item: raw for item, raw in read.items() if isinstance(raw, bytes) and item in wanted}
         return Ranking({item: blend[item] for item in best}, records)

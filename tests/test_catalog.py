@@ -103,7 +103,6 @@ async def test_imports_are_idempotent_upserts_that_move_products_between_categor
     redis: aioredis.Redis,
 ) -> None:
     catalog = Catalog(redis)
-
     mug = p.CatalogRow(
         id="mug", title="Blue Mug", price=12, url="https://shop.test/p/mug", category="Kitchen"
     )
